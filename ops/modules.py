@@ -1,0 +1,155 @@
+"""The ``nn.Module`` classes that ops with parameters or state build."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .relax import DEFAULT_MODE, weighting
+
+
+def conv2d(c_in: int, c_out: int, kernel: int | tuple[int, int], stride: int = 1, padding: int | tuple[int, int] = 0,
+           dilation: int = 1, groups: int = 1) -> nn.Conv2d:
+    """A bias-free convolution (a batch norm always follows)."""
+    return nn.Conv2d(c_in, c_out, kernel, stride, padding, dilation=dilation, groups=groups, bias=False)
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU -> conv -> BN."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, dilation: int = 1,
+                 affine: bool = True) -> None:
+        super().__init__(nn.ReLU(inplace=False), conv2d(c_in, c_out, kernel, stride, padding, dilation),
+                         nn.BatchNorm2d(c_out, affine=affine))
+
+
+class ConvBN(nn.Sequential):
+    """conv -> BN, with an optional ReLU after."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, relu: bool = False,
+                 affine: bool = True) -> None:
+        layers: list[nn.Module] = [conv2d(c_in, c_out, kernel, stride, padding), nn.BatchNorm2d(c_out, affine=affine)]
+        if relu:
+            layers.append(nn.ReLU(inplace=False))
+        super().__init__(*layers)
+
+
+class SepConv(nn.Sequential):
+    """ReLU -> k×k depthwise conv (stride, dilation) -> 1×1 pointwise conv -> BN."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, dilation: int = 1,
+                 affine: bool = True) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            conv2d(c_in, c_in, kernel, stride, padding, dilation, groups=c_in),
+            conv2d(c_in, c_out, 1),
+            nn.BatchNorm2d(c_out, affine=affine),
+        )
+
+
+class WeightedSum(nn.Module):
+    """Σ sigmoid(w_i)·x_i with one learnable scalar per input (RandWire aggregation).
+
+    A single input passes through unweighted. Weights start at 0 (sigmoid 0.5).
+    """
+
+    def __init__(self, inputs: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(inputs)) if inputs > 1 else None
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        if self.weight is None:
+            return xs[0]
+        gates = torch.sigmoid(self.weight)
+        out = gates[0] * xs[0]
+        for i in range(1, len(xs)):
+            out = out + gates[i] * xs[i]
+        return out
+
+
+class RandWireNode(nn.Module):
+    """A RandWire node: weighted-sum aggregation, then ReLU, 3×3 depthwise, 1×1 pointwise, BN."""
+
+    def __init__(self, inputs: int, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.aggregate = WeightedSum(inputs)
+        self.transform = SepConv(c_in, c_out, 3, stride, 1)
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return self.transform(self.aggregate(*xs))
+
+
+class Head(nn.Module):
+    """Global average pool -> optional dropout -> fully connected layer (with bias)."""
+
+    def __init__(self, c_in: int, num_classes: int, dropout: float) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+        self.fc = nn.Linear(c_in, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.mean((2, 3))
+        if self.dropout is not None:
+            x = self.dropout(x)
+        return self.fc(x)
+
+
+class FunctionOp(nn.Module):
+    """Wraps a parameter-free op function so that it can sit inside a mixed op."""
+
+    def __init__(self, function, kwargs: dict) -> None:
+        super().__init__()
+        self.function = function
+        self.kwargs = kwargs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.function(x, **self.kwargs)
+
+
+class Relaxed(nn.Module):
+    """Base of relaxed ops: ``mode`` names how α becomes weights (see :mod:`ops.relax`)."""
+
+    def __init__(self, mode: str = DEFAULT_MODE) -> None:
+        super().__init__()
+        self.mode = mode
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        self._weighting = weighting(mode)
+        self._mode = mode
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}"
+
+
+def weighted(weights: torch.Tensor, xs: list[torch.Tensor]) -> torch.Tensor:
+    out = weights[0] * xs[0]
+    for i in range(1, len(xs)):
+        out = out + weights[i] * xs[i]
+    return out
+
+
+class MixedOp(Relaxed):
+    """A ``choice`` node: Σ weight_i·candidate_i(x), the weights a function of α.
+
+    α is owned by the compiled graph (shared by ``key``) and passed in per call.
+    """
+
+    def __init__(self, candidates: list[nn.Module], mode: str = DEFAULT_MODE) -> None:
+        super().__init__(mode)
+        self.candidates = nn.ModuleList(candidates)
+
+    def forward(self, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        return weighted(self._weighting(alpha), [candidate(x) for candidate in self.candidates])
+
+
+class Select(Relaxed):
+    """A ``select`` node: an input choice among its in-edges, Σ weight_i·x_i; α comes last."""
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        *xs, alpha = inputs
+        return weighted(self._weighting(alpha), xs)

@@ -1,0 +1,28 @@
+"""Typed architecture DAGs: schema, validation, cost, compiler and serialisation.
+
+Every architecture is a ``networkx.DiGraph`` whose nodes carry ``op`` (a name in
+the :mod:`ops` registry) and ``params``; edges carry an optional ``slot``.
+:func:`compile` turns any such graph into a ``torch.fx.GraphModule``.
+"""
+
+from importlib import import_module
+from typing import Any
+
+from ops import Cost
+
+from .analysis import SCHEMA_VERSION, stable_order
+from .compiler import CompiledGraph, compile
+from .cost import cost
+from .errors import GraphError
+from .serialise import from_json, graph_hash, load, save, to_json
+from .validate import validate
+
+__all__ = ["SCHEMA_VERSION", "CompiledGraph", "Cost", "GraphError", "compile", "cost", "from_json", "graph_hash",
+           "load", "save", "stable_order", "testing", "to_json", "validate"]
+
+
+def __getattr__(name: str) -> Any:
+    # `wiring.testing` needs hypothesis (a test extra): import it on first use only.
+    if name == "testing":
+        return import_module(".testing", __name__)
+    raise AttributeError(f"module 'wiring' has no attribute {name!r}")

@@ -1,0 +1,244 @@
+"""Check a typed DAG and infer every node's shapes: the one pass that validate, cost and compile share.
+
+No malformed graph gets past :func:`analyse`: every problem raises
+:class:`~wiring.errors.GraphError` naming the node or edge (and, inside a
+subgraph, the path of subgraph nodes leading to it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+import ops
+from ops import OpSpec, Shape
+
+from .errors import GraphError
+
+SCHEMA_VERSION = 1
+"""Version of the typed-DAG schema, stored as ``G.graph["schema"]``."""
+
+RELAXED_OPS = ("choice", "select")
+_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass
+class NodeInfo:
+    """What the analysis knows about one node."""
+
+    label: Hashable
+    name: str
+    """Stable name ``n<topological index>``; the compiled submodule's name."""
+    spec: OpSpec
+    params: dict[str, Any]
+    inputs: list[Hashable]
+    """Predecessors in input order (by edge ``slot``, then topological order)."""
+    in_shapes: list[Shape]
+    out_shape: Shape | tuple[Shape, ...] = ()
+    sub: Analysis | None = None
+    alpha_key: str | None = None
+
+
+@dataclass
+class Analysis:
+    """A checked typed DAG: nodes in stable topological order with their shapes."""
+
+    graph: nx.DiGraph
+    nodes: dict[Hashable, NodeInfo]
+    inputs: list[Hashable]
+    """Input nodes in ``index`` order."""
+    output: Hashable
+    alphas: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """α shape per key, over this graph and its subgraphs."""
+
+    @property
+    def output_shape(self) -> Shape | tuple[Shape, ...]:
+        return self.nodes[self.output].out_shape
+
+
+def stable_order(G: nx.DiGraph) -> list[Hashable]:
+    """Topological order, ties broken by the node label as a string."""
+    return list(nx.lexicographical_topological_sort(G, key=str))
+
+
+def _node(label: Hashable) -> str:
+    return f"node {label!r}"
+
+
+def _fail(where: str, message: str) -> GraphError:
+    return GraphError(f"{where}{message}")
+
+
+def analyse(G: Any, input_shapes: Mapping[int, Shape] | None = None, *, where: str = "", scope: str = "_",
+            alphas: dict[str, tuple[int, int]] | None = None) -> Analysis:
+    """Check ``G`` and infer shapes; ``input_shapes`` overrides inputs' declared shapes by index.
+
+    ``where`` prefixes messages (the subgraph path); ``scope`` prefixes the
+    private α key of a node without ``key`` (``_n3``, ``_n3_n5`` when nested);
+    ``alphas`` collects α shapes across nesting so that shared keys agree.
+    """
+    _check_structure(G, where)
+    order = stable_order(G)
+    resolved = {label: _resolve(G, label, where) for label in order}
+    inputs, output = _check_ends(G, resolved, where)
+    _check_reachability(G, inputs, output, where)
+    alphas = {} if alphas is None else alphas
+    nodes: dict[Hashable, NodeInfo] = {}
+    index = {label: i for i, label in enumerate(order)}
+    for i, label in enumerate(order):
+        spec, params = resolved[label]
+        preds = _ordered_inputs(G, label, spec, index, where)
+        info = NodeInfo(label, f"n{i}", spec, params, preds, [nodes[p].out_shape for p in preds])
+        nodes[label] = info
+        _infer(info, input_shapes, where, scope, alphas)
+    return Analysis(G, nodes, inputs, output, alphas)
+
+
+def _check_structure(G: Any, where: str) -> None:
+    if not isinstance(G, nx.DiGraph) or G.is_multigraph():
+        raise _fail(where, f"a typed DAG must be a networkx.DiGraph, got {type(G).__name__}")
+    if G.number_of_nodes() == 0:
+        raise _fail(where, "the graph is empty: it needs an input node and an output node")
+    loops = list(nx.selfloop_edges(G))
+    if loops:
+        raise _fail(where, f"self-loop on {_node(loops[0][0])}")
+    if not nx.is_directed_acyclic_graph(G):
+        cycle = [u for u, _ in nx.find_cycle(G)]
+        raise _fail(where, f"cycle through nodes {cycle}")
+
+
+def _resolve(G: nx.DiGraph, label: Hashable, where: str) -> tuple[OpSpec, dict[str, Any]]:
+    data = G.nodes[label]
+    if "op" not in data:
+        raise _fail(where, f"{_node(label)} has no 'op' attribute")
+    try:
+        spec = ops.get(data["op"])
+        return spec, spec.resolve(data.get("params"))
+    except ops.OpError as error:
+        raise _fail(where, f"{_node(label)}: {error}") from None
+
+
+def _check_ends(G: nx.DiGraph, resolved: dict, where: str) -> tuple[list[Hashable], Hashable]:
+    outputs = [label for label, (spec, _) in resolved.items() if spec.name == "output"]
+    if not outputs:
+        raise _fail(where, "the graph has no 'output' node")
+    if len(outputs) > 1:
+        raise _fail(where, f"the graph has {len(outputs)} 'output' nodes ({outputs}); exactly one is allowed")
+    if G.out_degree(outputs[0]):
+        raise _fail(where, f"output {_node(outputs[0])} has out-edges to {list(G.successors(outputs[0]))}")
+    inputs = [label for label, (spec, _) in resolved.items() if spec.name == "input"]
+    if not inputs:
+        raise _fail(where, "the graph has no 'input' node")
+    by_index = sorted(inputs, key=lambda label: resolved[label][1]["index"])
+    indices = [resolved[label][1]["index"] for label in by_index]
+    if indices != list(range(len(inputs))):
+        raise _fail(where, f"input indices must be 0..{len(inputs) - 1}, one each, got {indices}")
+    return by_index, outputs[0]
+
+
+def _check_reachability(G: nx.DiGraph, inputs: list[Hashable], output: Hashable, where: str) -> None:
+    reached = set(inputs).union(*(nx.descendants(G, i) for i in inputs))
+    for label in G:
+        if label not in reached:
+            raise _fail(where, f"{_node(label)} is unreachable from the inputs")
+    live = nx.ancestors(G, output) | {output}
+    for label in G:
+        if label not in live:
+            raise _fail(where, f"{_node(label)} is dead: it never reaches the output")
+
+
+def _ordered_inputs(G: nx.DiGraph, label: Hashable, spec: OpSpec, index: dict, where: str) -> list[Hashable]:
+    preds = list(G.predecessors(label))
+    try:
+        spec.check_arity(len(preds))
+    except ops.OpError as error:
+        raise _fail(where, f"{_node(label)}: {error}") from None
+    slots = {}
+    for p in preds:
+        slot = G.edges[p, label].get("slot")
+        if slot is not None and (not isinstance(slot, int) or isinstance(slot, bool) or slot < 0):
+            raise _fail(where, f"edge ({p!r}, {label!r}): slot must be a non-negative int, got {slot!r}")
+        slots[p] = slot
+    if spec.ordered and len(preds) > 1:
+        given = sorted(s for s in slots.values() if s is not None)
+        if given != list(range(len(preds))):
+            raise _fail(where, f"{_node(label)} (op {spec.name!r}) takes ordered inputs: it needs in-edges with slots 0..{len(preds) - 1}, "
+                               f"one each; got {dict(sorted(slots.items(), key=lambda kv: index[kv[0]]))}")
+    return sorted(preds, key=lambda p: (slots[p] if slots[p] is not None else 0, index[p]))
+
+
+def _infer(info: NodeInfo, input_shapes: Mapping[int, Shape] | None, where: str, scope: str,
+           alphas: dict[str, tuple[int, int]]) -> None:
+    label, spec, params = info.label, info.spec, info.params
+    if spec.name == "input":
+        info.out_shape = _input_shape(label, params, input_shapes, where)
+    elif spec.name == "output":
+        info.out_shape = info.in_shapes[0] if len(info.in_shapes) == 1 else tuple(info.in_shapes)
+    elif spec.name == "subgraph":
+        info.sub = analyse(params["graph"], dict(enumerate(info.in_shapes)),
+                           where=f"{where}in subgraph {_node(label)}: ", scope=f"{scope}{info.name}_", alphas=alphas)
+        if len(info.sub.inputs) != len(info.inputs):
+            raise _fail(where, f"subgraph {_node(label)} has {len(info.sub.inputs)} input(s) but "
+                               f"{len(info.inputs)} in-edge(s)")
+        if len(info.sub.nodes[info.sub.output].inputs) != 1:
+            raise _fail(where, f"subgraph {_node(label)}: a nested graph's output must gather exactly one tensor")
+        info.out_shape = info.sub.output_shape
+    else:
+        try:
+            info.out_shape = tuple(spec.shape(info.in_shapes, params))
+        except ops.OpError as error:
+            raise _fail(where, f"{_node(label)}: {error}") from None
+    if spec.name in RELAXED_OPS:
+        _claim_alpha(info, where, scope, alphas)
+
+
+def _input_shape(label: Hashable, params: dict, input_shapes: Mapping[int, Shape] | None, where: str) -> Shape:
+    declared = (params["channels"], *params["size"])
+    given = None if input_shapes is None else input_shapes.get(params["index"])
+    if given is None:
+        return declared
+    given = tuple(given)
+    if len(given) != len(declared) or given[0] != declared[0]:
+        raise _fail(where, f"input {_node(label)} declares shape {declared} (channels first), got {given}")
+    return given
+
+
+def _claim_alpha(info: NodeInfo, where: str, scope: str, alphas: dict[str, tuple[int, int]]) -> None:
+    """Record the α shape this node needs; nodes sharing a key must agree on the width."""
+    key, row = info.params["key"], info.params["index"]
+    width = len(info.params["candidates"]) if info.spec.name == "choice" else len(info.inputs)
+    if key is None:
+        key = f"{scope}{info.name}"
+        if row != 0:
+            raise _fail(where, f"{_node(info.label)}: 'index' selects a row of a shared α and needs a 'key'")
+    elif not _KEY.match(key):
+        raise _fail(where, f"{_node(info.label)}: key must be letters, digits and '_', starting with a letter; "
+                           f"got {key!r}")
+    rows, known_width = alphas.get(key, (0, width))
+    if known_width != width:
+        raise _fail(where, f"{_node(info.label)}: key {key!r} is shared by α of width {known_width}, "
+                           f"but this node has {width} alternatives")
+    alphas[key] = (max(rows, row + 1), width)
+    info.alpha_key = key
+
+
+def input_shapes_arg(input_shape: Shape | Sequence[Shape] | None) -> dict[int, Shape] | None:
+    """``(3, 32, 32)`` -> ``{0: (3, 32, 32)}``; ``[(3, 32, 32), (8,)]`` -> one shape per input index."""
+    if input_shape is None:
+        return None
+    if isinstance(input_shape, (tuple, list)) and input_shape and all(
+            isinstance(s, (tuple, list)) for s in input_shape):
+        return {i: _shape(s, input_shape) for i, s in enumerate(input_shape)}
+    return {0: _shape(input_shape, input_shape)}
+
+
+def _shape(shape: Any, given: Any) -> Shape:
+    if not isinstance(shape, (tuple, list)) or not shape or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        raise GraphError(f"input_shape must be positive sizes without the batch dimension, e.g. (3, 32, 32), "
+                         f"got {given!r}")
+    return tuple(shape)

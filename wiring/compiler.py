@@ -1,0 +1,119 @@
+"""The compiler: a typed DAG becomes a ``torch.fx.GraphModule`` with plain generated code.
+
+One placeholder per input (``x``, or ``x0, x1, …``), ``call_module`` for every
+node with parameters or state, ``call_function`` for parameter-free ops, one
+output. Submodules are named ``n<i>`` by the stable topological index of their
+node (:func:`~wiring.analysis.stable_order`), never by graph label, so
+state_dicts are stable; ``module.node_names`` maps names back to labels.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch import nn
+
+import ops
+
+from .analysis import Analysis, analyse
+from .errors import GraphError
+
+ALPHAS = "alphas"
+"""Attribute under which architecture parameters (α) live, one per key."""
+
+
+class CompiledGraph(fx.GraphModule):
+    """A compiled typed DAG. ``print(model.code)`` shows its ``forward``."""
+
+    node_names: dict[str, Hashable]
+    """Submodule name (``n<i>``) -> graph node label, for nodes of this graph."""
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """Architecture parameters α (one per key, shared ones once)."""
+        return [p for name, p in self.named_parameters() if _is_alpha(name)]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """Every parameter that is not an α: the network's weights."""
+        return [p for name, p in self.named_parameters() if not _is_alpha(name)]
+
+
+def _is_alpha(name: str) -> bool:
+    parts = name.split(".")
+    return len(parts) >= 2 and parts[-2] == ALPHAS
+
+
+def compile(G: Any, *, seed: int | None = None, mode: str | None = None) -> CompiledGraph:
+    """Compile the typed DAG ``G`` into a ``torch.fx.GraphModule``.
+
+    Parameters
+    ----------
+    G : networkx.DiGraph
+        A typed DAG; it is validated first (:class:`GraphError` on any defect).
+    seed : int, optional
+        Makes weight (and α) initialisation reproducible without touching the
+        caller's global torch RNG.
+    mode : str, optional
+        Weighting of ``choice``/``select`` nodes (``softmax`` by default, see
+        ``ops.modes()``).
+    """
+    mode = ops.DEFAULT_MODE if mode is None else mode
+    if mode not in ops.modes():
+        raise GraphError(f"unknown mode {mode!r}; known modes: {', '.join(ops.modes())}")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise GraphError(f"seed must be an int or None, got {seed!r}")
+    analysis = analyse(G)
+    with _seeded(seed):
+        alphas = {key: nn.Parameter(1e-3 * torch.randn(*shape)) for key, shape in analysis.alphas.items()}
+        return _build(analysis, mode, alphas)
+
+
+@contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def _build(analysis: Analysis, mode: str, alphas: dict[str, nn.Parameter]) -> CompiledGraph:
+    graph = fx.Graph()
+    root: dict[str, Any] = {}
+    values: dict[Hashable, fx.Node] = {}
+    single_input = len(analysis.inputs) == 1
+    for label in analysis.inputs:
+        index = analysis.nodes[label].params["index"]
+        values[label] = graph.placeholder("x" if single_input else f"x{index}")
+    for label, info in analysis.nodes.items():
+        spec, args = info.spec, tuple(values[p] for p in info.inputs)
+        if spec.name == "input":
+            continue
+        if spec.name == "output":
+            graph.output(args[0] if len(args) == 1 else args)
+            continue
+        if info.alpha_key is not None:
+            target = f"{ALPHAS}.{info.alpha_key}"
+            root[target] = alphas[info.alpha_key]
+            row = graph.call_function(operator.getitem, (graph.get_attr(target), info.params["index"]))
+            args = (*args, row)
+        if spec.function is not None:
+            values[label] = graph.create_node("call_function", spec.function, args, dict(info.params), name=info.name)
+            continue
+        if spec.name == "subgraph":
+            module = _build(info.sub, mode, alphas)
+        else:
+            module = spec.build(info.in_shapes, info.out_shape, info.params)
+            if isinstance(module, ops.modules.Relaxed):
+                module.mode = mode
+        root[info.name] = module
+        values[label] = graph.call_module(info.name, args)
+    graph.lint()
+    compiled = CompiledGraph(root, graph, class_name="CompiledGraph")
+    compiled.node_names = {info.name: label for label, info in analysis.nodes.items() if info.name in root}
+    return compiled

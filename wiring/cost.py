@@ -1,0 +1,33 @@
+"""Static cost of a typed DAG: parameters and multiply-adds, without building anything."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ops import Cost, Shape
+
+from .analysis import Analysis, analyse, input_shapes_arg
+
+
+def cost(G: Any, input_shape: Shape | Sequence[Shape]) -> Cost:
+    """Parameters and multiply-adds of ``G`` for one sample of ``input_shape``.
+
+    ``params`` equals the compiled module's parameter count (α included, shared
+    α once); ``macs`` counts convolutions and fully connected layers, equal to
+    ``torch.utils.flop_counter.FlopCounterMode`` FLOPs / 2. ``input_shape`` has
+    no batch dimension, e.g. ``(3, 32, 32)``; a list of shapes feeds several inputs.
+    """
+    analysis = analyse(G, input_shapes_arg(input_shape))
+    alpha = sum(rows * width for rows, width in analysis.alphas.values())
+    return _cost(analysis) + Cost(alpha, 0)
+
+
+def _cost(analysis: Analysis) -> Cost:
+    total = Cost()
+    for info in analysis.nodes.values():
+        if info.sub is not None:
+            total += _cost(info.sub)
+        elif not info.spec.structural:
+            total += info.spec.cost(info.in_shapes, info.out_shape, info.params)
+    return total

@@ -1,0 +1,229 @@
+"""Typed DAGs as JSON (no code runs on load) and as files with weights; the stable graph hash.
+
+JSON layout (schema 1)::
+
+    {"schema": 1, "attrs": {graph attributes},
+     "nodes": [{"id": label, "op": name, "params": {...}, "attrs": {other attributes}}],
+     "edges": [{"source": label, "target": label, "slot": k, "attrs": {...}}]}
+
+A param of kind ``graph`` (a ``subgraph`` node's nested DAG) is written as a
+nested document of the same layout. Labels must be ints or strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Hashable
+from typing import Any
+
+import networkx as nx
+import torch
+
+import ops
+
+from .analysis import SCHEMA_VERSION, analyse, stable_order
+from .compiler import CompiledGraph, compile
+from .errors import GraphError
+
+MAX_JSON_CHARS = 64 * 2**20
+"""Longest JSON text :func:`from_json` reads (64 MiB)."""
+MAX_DEPTH = 8
+"""Deepest nesting of subgraphs :func:`from_json` accepts."""
+MAX_NODES = 1_000_000
+"""Most nodes, over all nesting levels, :func:`from_json` accepts."""
+_FILE_FORMAT = "nas-wiring"
+
+
+# -- JSON ---------------------------------------------------------------------
+
+
+def to_json(G: nx.DiGraph, *, indent: int | None = None) -> str:
+    """The JSON text of the typed DAG ``G`` (validated first)."""
+    analyse(G)
+    return json.dumps(_to_document(G), indent=indent, sort_keys=False)
+
+
+def _to_document(G: nx.DiGraph) -> dict[str, Any]:
+    nodes = [_node_document(G, label) for label in G.nodes]
+    edges = []
+    for u, v, data in G.edges(data=True):
+        edge: dict[str, Any] = {"source": u, "target": v}
+        if data.get("slot") is not None:
+            edge["slot"] = data["slot"]
+        extra = {k: val for k, val in data.items() if k != "slot"}
+        if extra:
+            edge["attrs"] = _jsonable(extra, f"edge ({u!r}, {v!r}) attributes")
+        edges.append(edge)
+    attrs = {k: v for k, v in G.graph.items() if k != "schema"}
+    return {"schema": SCHEMA_VERSION, "attrs": _jsonable(attrs, "graph attributes"), "nodes": nodes, "edges": edges}
+
+
+def _node_document(G: nx.DiGraph, label: Hashable) -> dict[str, Any]:
+    if not isinstance(label, (int, str)) or isinstance(label, bool):
+        raise GraphError(f"node {label!r}: JSON needs int or str node labels")
+    data = G.nodes[label]
+    spec = ops.get(data["op"])
+    params = dict(data.get("params") or {})
+    for name, param in spec.params.items():
+        if param.kind == "graph" and name in params:
+            params[name] = _to_document(params[name])
+    document = {"id": label, "op": data["op"], "params": _jsonable(params, f"node {label!r} params")}
+    extra = {k: v for k, v in data.items() if k not in ("op", "params")}
+    if extra:
+        document["attrs"] = _jsonable(extra, f"node {label!r} attributes")
+    return document
+
+
+def _jsonable(value: Any, what: str) -> Any:
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as error:
+        raise GraphError(f"{what} are not JSON-serialisable: {error}") from None
+
+
+def from_json(text: str | bytes) -> nx.DiGraph:
+    """Rebuild and validate a typed DAG from :func:`to_json` text.
+
+    Only data is read (no code runs). Text over :data:`MAX_JSON_CHARS`, nesting
+    deeper than :data:`MAX_DEPTH`, more than :data:`MAX_NODES` nodes, an unknown
+    schema version or any malformed part raise :class:`GraphError`.
+    """
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise GraphError(f"from_json takes JSON text, got {type(text).__name__}")
+    if len(text) > MAX_JSON_CHARS:
+        raise GraphError(f"JSON text of {len(text)} characters exceeds the limit of {MAX_JSON_CHARS}")
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise GraphError(f"not valid JSON: {error}") from None
+    G = _from_document(document, "graph", depth=0, budget=[MAX_NODES])
+    analyse(G)
+    return G
+
+
+def _from_document(document: Any, where: str, depth: int, budget: list[int]) -> nx.DiGraph:
+    if depth > MAX_DEPTH:
+        raise GraphError(f"{where}: subgraphs nested deeper than {MAX_DEPTH} levels")
+    _expect(document, dict, where)
+    version = document.get("schema")
+    if version != SCHEMA_VERSION:
+        raise GraphError(f"{where}: unsupported schema version {version!r}; this library reads {SCHEMA_VERSION}")
+    unknown = set(document) - {"schema", "attrs", "nodes", "edges"}
+    if unknown:
+        raise GraphError(f"{where}: unknown keys {sorted(unknown)}")
+    G = nx.DiGraph(**_expect(document.get("attrs", {}), dict, f"{where}.attrs"))
+    G.graph["schema"] = SCHEMA_VERSION
+    nodes = _expect(document.get("nodes"), list, f"{where}.nodes")
+    budget[0] -= len(nodes)
+    if budget[0] < 0:
+        raise GraphError(f"{where}: more than {MAX_NODES} nodes in all")
+    for i, node in enumerate(nodes):
+        label, data = _node_from_document(node, f"{where}.nodes[{i}]", depth, budget)
+        if label in G:
+            raise GraphError(f"{where}.nodes[{i}]: duplicate node id {label!r}")
+        G.add_node(label, **data)
+    for i, edge in enumerate(_expect(document.get("edges", []), list, f"{where}.edges")):
+        at = f"{where}.edges[{i}]"
+        _expect(edge, dict, at)
+        u, v = edge.get("source"), edge.get("target")
+        for end in (u, v):
+            if not isinstance(end, (int, str)) or isinstance(end, bool) or end not in G:
+                raise GraphError(f"{at}: endpoint {end!r} is not a node id")
+        if G.has_edge(u, v):
+            raise GraphError(f"{at}: duplicate edge ({u!r}, {v!r})")
+        data = dict(_expect(edge.get("attrs", {}), dict, f"{at}.attrs"))
+        if "slot" in edge:
+            data["slot"] = edge["slot"]
+        G.add_edge(u, v, **data)
+    return G
+
+
+def _node_from_document(node: Any, at: str, depth: int, budget: list[int]) -> tuple[Hashable, dict]:
+    _expect(node, dict, at)
+    label = node.get("id")
+    if not isinstance(label, (int, str)) or isinstance(label, bool):
+        raise GraphError(f"{at}: 'id' must be an int or a string, got {label!r}")
+    op = node.get("op")
+    if not isinstance(op, str):
+        raise GraphError(f"{at} (node {label!r}): 'op' must be a string, got {op!r}")
+    try:
+        spec = ops.get(op)
+    except ops.OpError as error:
+        raise GraphError(f"{at} (node {label!r}): {error}") from None
+    params = dict(_expect(node.get("params", {}), dict, f"{at}.params"))
+    for name, param in spec.params.items():
+        if param.kind == "graph" and name in params:
+            params[name] = _from_document(params[name], f"{at}.params.{name}", depth + 1, budget)
+    data = dict(_expect(node.get("attrs", {}), dict, f"{at}.attrs"))
+    data.update(op=op, params=params)
+    return label, data
+
+
+def _expect(value: Any, kind: type, where: str) -> Any:
+    if not isinstance(value, kind):
+        raise GraphError(f"{where}: expected a JSON {'object' if kind is dict else 'array'}, got {value!r:.80}")
+    return value
+
+
+# -- hash ---------------------------------------------------------------------
+
+
+def graph_hash(G: nx.DiGraph) -> str:
+    """A stable 32-hex-digit hash of the ops, params, slots and nested subgraphs of ``G``.
+
+    Node labels and graph attributes (provenance) do not enter it: graphs with
+    the same hash compile to the same module, submodule names included.
+    """
+    analyse(G)
+    return hashlib.sha256(json.dumps(_canonical(G), separators=(",", ":")).encode()).hexdigest()[:32]
+
+
+def _canonical(G: nx.DiGraph) -> dict[str, Any]:
+    order = stable_order(G)
+    index = {label: i for i, label in enumerate(order)}
+    nodes = []
+    for label in order:
+        spec = ops.get(G.nodes[label]["op"])
+        params = spec.resolve(G.nodes[label].get("params"))
+        for name, param in spec.params.items():
+            if param.kind == "graph":
+                params[name] = _canonical(params[name])
+        nodes.append([spec.name, params])
+    edges = sorted((index[u], index[v], data.get("slot")) for u, v, data in G.edges(data=True))
+    return {"nodes": nodes, "edges": edges}
+
+
+# -- files --------------------------------------------------------------------
+
+
+def save(path: str | os.PathLike, G: nx.DiGraph, model: torch.nn.Module | None = None) -> None:
+    """Write ``G`` (as JSON) and, if given, ``model``'s weights to ``path``."""
+    state = None if model is None else {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"format": _FILE_FORMAT, "graph": to_json(G), "state_dict": state}, path)
+
+
+def load(path: str | os.PathLike) -> tuple[nx.DiGraph, CompiledGraph | None]:
+    """Read a file written by :func:`save`: ``(G, model)``, model None when no weights were saved.
+
+    Uses ``torch.load(weights_only=True)``: no code in the file runs.
+    """
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise GraphError(f"{path}: no such file") from None
+    except Exception as error:  # torch raises many types for a corrupt file
+        raise GraphError(f"{path}: not a readable wiring file ({type(error).__name__}: {error})") from None
+    if not isinstance(payload, dict) or payload.get("format") != _FILE_FORMAT:
+        raise GraphError(f"{path}: not a wiring file (no '{_FILE_FORMAT}' format marker)")
+    G = from_json(payload.get("graph"))
+    state = payload.get("state_dict")
+    if state is None:
+        return G, None
+    model = compile(G)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as error:
+        raise GraphError(f"{path}: the saved weights do not fit the saved graph: {error}") from None
+    return G, model
