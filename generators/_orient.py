@@ -61,9 +61,7 @@ def orient(graph: nx.Graph, order: Sequence[Hashable] | None = None) -> nx.DiGra
         )
     loops = list(nx.nodes_with_selfloops(graph))
     if loops:
-        raise GeneratorError(
-            f"graph must have no self-loop, got edge ({loops[0]!r}, {loops[0]!r})"
-        )
+        raise GeneratorError(f"graph must have no self-loop, got edge ({loops[0]!r}, {loops[0]!r})")
     nodes = _numbering(graph) if order is None else _checked_order(graph, order)
     index = {node: i for i, node in enumerate(nodes)}
     dag = nx.DiGraph()
@@ -106,4 +104,3 @@ def _checked_order(graph: nx.Graph, order: Sequence[Hashable]) -> list[Hashable]
         if node not in seen:
             raise GeneratorError(f"order misses node {node!r} of the graph")
     return nodes
-

@@ -34,6 +34,4 @@ def resolve_seed(seed: int | random.Random | None) -> tuple[random.Random, int |
         return seed, None
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
         return random.Random(int(seed)), int(seed)
-    raise GeneratorError(
-        f"seed must be an int, a random.Random or None, got seed={seed!r}"
-    )
+    raise GeneratorError(f"seed must be an int, a random.Random or None, got seed={seed!r}")

@@ -19,12 +19,13 @@ def integer(name: str, value: object) -> int:
 
 def real(name: str, value: object) -> float:
     """Return `value` as a finite float; reject bools, NaN, infinities."""
-    if (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    ):
-        return float(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            return number
     raise GeneratorError(f"{name} must be a finite real number, got {name}={value!r}")
 
 

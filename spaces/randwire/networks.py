@@ -61,8 +61,6 @@ def topology(generator: str, nodes: int, params: Mapping[str, Any] | None, seed:
     if name not in GENERATORS:
         raise SpaceError(f"unknown generator {generator!r}; choose one of {sorted(GENERATORS)}")
     function, defaults = GENERATORS[name]
-    if params is not None and not isinstance(params, Mapping):
-        raise SpaceError(f"generator_params must be a dict, got {params!r}")
     try:
         return function(nodes, **{**defaults, **(params or {})}, seed=seed)
     except (generators.GeneratorError, TypeError) as error:
@@ -79,6 +77,8 @@ def _network(regime: str, *, channels: int, nodes: int, generator: str, generato
         raise SpaceError(f"channels must be at least 2 (conv1 has channels // 2), got channels={channels}")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise SpaceError(f"seed must be an int or None, got seed={seed!r}")
+    if generator_params is not None and not isinstance(generator_params, Mapping):
+        raise SpaceError(f"generator_params must be a dict, got {generator_params!r}")
     wired = _WIRED[regime]
     if graphs is not None and len(graphs) != len(wired):
         raise SpaceError(f"graphs must hold {len(wired)} stage topologies for the {regime} regime "

@@ -1,0 +1,146 @@
+"""RandWire networks: the paper's sizes, the stage wiring rules, seeds and errors."""
+
+import statistics
+
+import networkx as nx
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import generators
+import wiring
+from spaces import SpaceError, randwire
+
+# SPEC §1 "Published sizes": (params mean, std) in millions, (multiply-adds mean, std) in millions.
+PUBLISHED = {
+    "small C=78": (randwire.small, {}, (5.6, 0.1), (583, 6.2)),
+    "regular C=109": (randwire.regular, {}, (31.9, 0.66), (4000, 90)),
+    "regular C=154": (randwire.regular, {"channels": 154}, (61.5, 1.32), (7900, 180)),
+}
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_mean_size_over_ten_seeds_is_within_one_published_std(name):
+    build, options, (params, params_std), (macs, macs_std) = PUBLISHED[name]
+    costs = [wiring.cost(build(seed=seed, **options), (3, 224, 224)) for seed in range(10)]
+    mean_params = statistics.mean(c.params for c in costs) / 1e6
+    mean_macs = statistics.mean(c.macs for c in costs) / 1e6
+    assert abs(mean_params - params) <= params_std, mean_params
+    assert abs(mean_macs - macs) <= macs_std, mean_macs
+
+
+def test_cifar_network_compiles_runs_and_costs_match_module():
+    G = randwire.cifar(channels=8, nodes=6, seed=3)
+    model = wiring.compile(G, seed=0).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with FlopCounterMode(display=False) as counter:
+        logits = model(x)
+    assert logits.shape == (1, 10)
+    expected = wiring.cost(G, (3, 32, 32))
+    assert expected.params == sum(p.numel() for p in model.parameters())
+    assert expected.macs == counter.get_total_flops() // 2
+
+
+def test_small_network_layout_follows_the_regime_table():
+    G = randwire.small(channels=78, nodes=8, seed=0)
+    params = {n: d.get("params", {}) for n, d in G.nodes(data=True)}
+    assert params["conv1"]["channels"] == 39 and G.nodes["conv1"]["op"] == "conv_bn"
+    assert params["conv2"]["channels"] == 78 and G.nodes["conv2"]["op"] == "relu_conv_bn"
+    for name, channels in (("conv3", 78), ("conv4", 156), ("conv5", 312)):
+        inner = params[name]["graph"]
+        assert {d["params"]["channels"] for _, d in inner.nodes(data=True) if d["op"] == "rw_node"} == {channels}
+        assert inner.number_of_nodes() == 8 + 3  # N nodes plus input, mean, output
+    assert params["classifier"] == {"channels": 1280, "kernel": 1, "relu": True}
+    assert list(nx.topological_sort(G)) == ["input", "conv1", "conv2", "conv3", "conv4", "conv5", "classifier",
+                                            "fc", "output"]
+
+
+def test_regular_network_wires_conv2_with_half_the_nodes():
+    G = randwire.regular(channels=16, nodes=10, seed=0)
+    conv2 = G.nodes["conv2"]["params"]["graph"]
+    assert sum(1 for _, d in conv2.nodes(data=True) if d["op"] == "rw_node") == 5
+
+
+def test_stage_wiring_rules():
+    topology = nx.DiGraph([(0, 2), (1, 2), (2, 3), (1, 4)])
+    topology.add_node(5)  # isolated: fed by the input and averaged into the output
+    G = randwire.stage(topology, 3, 8, stride=2, size=[16, 16])
+    assert set(G.successors("input")) == {0, 1, 5}
+    assert set(G.predecessors("mean")) == {3, 4, 5}
+    assert [G.nodes[n]["params"]["stride"] for n in range(6)] == [2, 2, 1, 1, 1, 2]
+    assert G.nodes["mean"]["op"] == "mean"
+    model = wiring.compile(G, seed=0)
+    assert model(torch.randn(2, 3, 16, 16)).shape == (2, 8, 8, 8)
+    # a node with one input has no aggregation weight; node 2 has two
+    assert model.get_submodule(_module_of(model, 2)).aggregate.weight.shape == (2,)
+    assert model.get_submodule(_module_of(model, 3)).aggregate.weight is None
+
+
+def _module_of(model, label):
+    return next(name for name, node in model.node_names.items() if node == label)
+
+
+@pytest.mark.parametrize("generator", ["er", "ba", "ws", "ws_flex", "watts_strogatz"])
+def test_every_generator_builds_a_valid_network(generator):
+    G = randwire.cifar(channels=4, nodes=12, generator=generator, seed=1)
+    wiring.validate(G)
+    assert G.graph["space"]["params"]["generator"] == generator
+
+
+def test_per_stage_seeds_are_derived_documented_and_reproducible():
+    a, b = randwire.small(seed=7), randwire.small(seed=7)
+    assert wiring.graph_hash(a) == wiring.graph_hash(b)
+    assert wiring.graph_hash(a) != wiring.graph_hash(randwire.small(seed=8))
+    for stage_name in ("conv3", "conv4", "conv5"):
+        provenance = a.nodes[stage_name]["params"]["graph"].graph["generator"]
+        assert provenance["seed"] == randwire.stage_seed(7, stage_name)
+        rebuilt = generators.watts_strogatz(32, 4, 0.75, seed=provenance["seed"])
+        inner = a.nodes[stage_name]["params"]["graph"]
+        assert set(rebuilt.edges) == {(u, v) for u, v in inner.edges if isinstance(u, int) and isinstance(v, int)}
+    hashes = {wiring.graph_hash(a.nodes[s]["params"]["graph"]) for s in ("conv3", "conv4", "conv5")}
+    assert len(hashes) == 3  # stages are independent draws
+
+
+def test_graphs_keyword_sets_the_stage_topologies():
+    chain = nx.path_graph(4, create_using=nx.DiGraph)
+    G = randwire.cifar(channels=4, graphs=[chain, chain, chain])
+    for stage_name in ("conv3", "conv4", "conv5"):
+        inner = G.nodes[stage_name]["params"]["graph"]
+        assert set(inner.successors("input")) == {0}
+        assert set(inner.predecessors("mean")) == {3}
+    with pytest.raises(SpaceError, match="3 stage topologies"):
+        randwire.cifar(graphs=[chain])
+    with pytest.raises(SpaceError, match="4 stage topologies"):
+        randwire.regular(graphs=[chain] * 3)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"generator": "smallworld"}, "unknown generator 'smallworld'"),
+    ({"generator": 3}, "generator must be one of"),
+    ({"generator_params": {"p": 1.5}}, "p"),
+    ({"generator_params": {"q": 1}}, "generator 'ws'"),
+    ({"generator_params": [1]}, "generator_params must be a dict"),
+    ({"channels": 0}, "channels=0"),
+    ({"channels": 1}, "channels must be at least 2"),
+    ({"nodes": True}, "nodes=True"),
+    ({"seed": "7"}, "seed='7'"),
+    ({"num_classes": -1}, "num_classes=-1"),
+])
+def test_bad_options_raise_space_error_naming_the_value(kwargs, message):
+    with pytest.raises(SpaceError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        randwire.small(**kwargs)
+
+
+@pytest.mark.parametrize("topology, message", [
+    (nx.Graph([(0, 1)]), "generators.orient"),
+    (nx.DiGraph(), "at least one node"),
+    (nx.DiGraph([(0, 1), (1, 0)]), "acyclic"),
+    (nx.DiGraph([(0, "mean")]), "reserved"),
+])
+def test_bad_stage_topologies_raise_space_error(topology, message):
+    with pytest.raises(SpaceError, match=message):
+        randwire.stage(topology, 3, 8)
+
+
+def test_space_error_is_a_value_error():
+    assert issubclass(SpaceError, ValueError)
