@@ -172,7 +172,11 @@ _POOL_PARAMS = {"kernel": Param("int", 3, low=1), "stride": Param("int", 1, low=
 
 
 def _pool_shape(op: str):
-    return lambda s, p: conv_shape(op, s[0], s[0][0], p)
+    def shape(s: Sequence[Shape], p: dict) -> Shape:
+        if 2 * conv_padding(p) > p["kernel"]:  # torch refuses more padding than half the window
+            raise OpError(f"op {op!r}: padding {p['padding']} exceeds half of kernel {p['kernel']}")
+        return conv_shape(op, s[0], s[0][0], p)
+    return shape
 
 
 register(OpSpec("max_pool", params=_POOL_PARAMS, function=fn.max_pool, shape=_pool_shape("max_pool"),
@@ -198,7 +202,7 @@ register(OpSpec(
     doc="Fully connected layer on flat features.",
 ))
 register(OpSpec(
-    "head", params={"num_classes": Param("int", low=1), "dropout": Param("float", 0.0, low=0.0)},
+    "head", params={"num_classes": Param("int", low=1), "dropout": Param("float", 0.0, low=0.0, high=1.0)},
     shape=lambda s, p: image("head", s[0]) and (p["num_classes"],),
     cost=lambda s, o, p: linear_cost(s[0][0], p["num_classes"]),
     build=lambda s, o, p: modules.Head(s[0][0], p["num_classes"], p["dropout"]),
@@ -215,6 +219,8 @@ def candidates(p: dict) -> list[tuple[OpSpec, dict]]:
         spec = get(candidate["op"])
         if spec.structural or spec.arity[0] > 1:
             raise OpError(f"op 'choice': candidate {i} ({spec.name!r}) cannot take a single input")
+        if spec.name in ("choice", "select"):  # their module needs an α the mixed op cannot pass
+            raise OpError(f"op 'choice': candidate {i} ({spec.name!r}) is itself relaxed; nesting is not supported")
         unknown = set(candidate) - {"op", "params"}
         if unknown:
             raise OpError(f"op 'choice': candidate {i} has unknown keys {sorted(unknown)}; use 'op' and 'params'")

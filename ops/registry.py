@@ -41,7 +41,7 @@ class Param:
     ``kind`` is one of ``int``, ``float``, ``bool``, ``str``, ``ints`` (a list of
     ints), ``ops`` (a list of ``{"op": name, "params": {...}}``) or ``graph``
     (a nested typed DAG). ``optional`` admits ``None``; ``choices`` restricts
-    values; ``low`` is an inclusive lower bound for numbers.
+    values; ``low`` and ``high`` are inclusive bounds for numbers.
     """
 
     kind: str
@@ -49,6 +49,7 @@ class Param:
     optional: bool = False
     choices: tuple[Any, ...] | None = None
     low: float | None = None
+    high: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in PARAM_KINDS:
@@ -69,6 +70,10 @@ class Param:
             numbers = value if self.kind == "ints" else [value]
             if any(v < self.low for v in numbers):
                 raise OpError(f"{where} must be >= {self.low:g}, got {value!r}")
+        if self.high is not None:
+            numbers = value if self.kind == "ints" else [value]
+            if any(v > self.high for v in numbers):
+                raise OpError(f"{where} must be <= {self.high:g}, got {value!r}")
         return value
 
 
@@ -160,6 +165,8 @@ def register(spec: OpSpec) -> OpSpec:
     """
     if not isinstance(spec, OpSpec):
         raise OpError(f"register() takes an OpSpec, got {spec!r}")
+    if not isinstance(spec.name, str) or not spec.name.strip():
+        raise OpError(f"op name must be a non-empty string, got {spec.name!r}")
     key = normalise(spec.name)
     if key != spec.name:
         raise OpError(f"op names must be normalised (lower case, underscores): use {key!r}, not {spec.name!r}")

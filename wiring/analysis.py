@@ -236,6 +236,13 @@ def input_shapes_arg(input_shape: Shape | Sequence[Shape] | None) -> dict[int, S
     return {0: _shape(input_shape, input_shape)}
 
 
+def check_input_count(analysis: Analysis, input_shapes: Mapping[int, Shape] | None) -> None:
+    """Refuse shapes given for inputs the graph does not have (``input_shapes_arg``'s result)."""
+    if input_shapes is not None and len(input_shapes) > len(analysis.inputs):
+        raise GraphError(f"input_shape gives {len(input_shapes)} shapes but the graph has "
+                         f"{len(analysis.inputs)} input(s): {analysis.inputs}")
+
+
 def _shape(shape: Any, given: Any) -> Shape:
     if not isinstance(shape, (tuple, list)) or not shape or not all(
             isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):

@@ -9,6 +9,7 @@ state_dicts are stable; ``module.node_names`` maps names back to labels.
 
 from __future__ import annotations
 
+import copy
 import operator
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
@@ -41,6 +42,12 @@ class CompiledGraph(fx.GraphModule):
         """Every parameter that is not an α: the network's weights."""
         return [p for name, p in self.named_parameters() if not _is_alpha(name)]
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> CompiledGraph:
+        # GraphModule.__deepcopy__ re-runs __init__ and keeps only its own attributes.
+        copied = super().__deepcopy__(memo)
+        copied.node_names = copy.deepcopy(self.node_names, memo)
+        return copied
+
 
 def _is_alpha(name: str) -> bool:
     parts = name.split(".")
@@ -64,8 +71,8 @@ def compile(G: Any, *, seed: int | None = None, mode: str | None = None) -> Comp
     mode = ops.DEFAULT_MODE if mode is None else mode
     if mode not in ops.modes():
         raise GraphError(f"unknown mode {mode!r}; known modes: {', '.join(ops.modes())}")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-        raise GraphError(f"seed must be an int or None, got {seed!r}")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not -2**63 <= seed < 2**64):
+        raise GraphError(f"seed must be an int in [-2**63, 2**64) or None, got {seed!r}")
     analysis = analyse(G)
     with _seeded(seed):
         alphas = {key: nn.Parameter(1e-3 * torch.randn(*shape)) for key, shape in analysis.alphas.items()}

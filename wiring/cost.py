@@ -7,7 +7,7 @@ from typing import Any
 
 from ops import Cost, Shape
 
-from .analysis import Analysis, analyse, input_shapes_arg
+from .analysis import Analysis, analyse, check_input_count, input_shapes_arg
 
 
 def cost(G: Any, input_shape: Shape | Sequence[Shape]) -> Cost:
@@ -18,7 +18,9 @@ def cost(G: Any, input_shape: Shape | Sequence[Shape]) -> Cost:
     ``torch.utils.flop_counter.FlopCounterMode`` FLOPs / 2. ``input_shape`` has
     no batch dimension, e.g. ``(3, 32, 32)``; a list of shapes feeds several inputs.
     """
-    analysis = analyse(G, input_shapes_arg(input_shape))
+    shapes = input_shapes_arg(input_shape)
+    analysis = analyse(G, shapes)
+    check_input_count(analysis, shapes)
     alpha = sum(rows * width for rows, width in analysis.alphas.values())
     return _cost(analysis) + Cost(alpha, 0)
 

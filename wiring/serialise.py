@@ -127,6 +127,7 @@ def _from_document(document: Any, where: str, depth: int, budget: list[int]) -> 
     for i, edge in enumerate(_expect(document.get("edges", []), list, f"{where}.edges")):
         at = f"{where}.edges[{i}]"
         _expect(edge, dict, at)
+        _no_unknown_keys(edge, {"source", "target", "slot", "attrs"}, at)
         u, v = edge.get("source"), edge.get("target")
         for end in (u, v):
             if not isinstance(end, (int, str)) or isinstance(end, bool) or end not in G:
@@ -142,6 +143,7 @@ def _from_document(document: Any, where: str, depth: int, budget: list[int]) -> 
 
 def _node_from_document(node: Any, at: str, depth: int, budget: list[int]) -> tuple[Hashable, dict]:
     _expect(node, dict, at)
+    _no_unknown_keys(node, {"id", "op", "params", "attrs"}, at)
     label = node.get("id")
     if not isinstance(label, (int, str)) or isinstance(label, bool):
         raise GraphError(f"{at}: 'id' must be an int or a string, got {label!r}")
@@ -159,6 +161,12 @@ def _node_from_document(node: Any, at: str, depth: int, budget: list[int]) -> tu
     data = dict(_expect(node.get("attrs", {}), dict, f"{at}.attrs"))
     data.update(op=op, params=params)
     return label, data
+
+
+def _no_unknown_keys(document: dict, known: set[str], where: str) -> None:
+    unknown = set(document) - known
+    if unknown:
+        raise GraphError(f"{where}: unknown keys {sorted(unknown, key=str)}; expected some of {sorted(known)}")
 
 
 def _expect(value: Any, kind: type, where: str) -> Any:

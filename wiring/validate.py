@@ -7,7 +7,7 @@ from typing import Any
 
 from ops import Shape
 
-from .analysis import analyse, input_shapes_arg
+from .analysis import analyse, check_input_count, input_shapes_arg
 
 
 def validate(G: Any, input_shape: Shape | Sequence[Shape] | None = None) -> None:
@@ -20,4 +20,5 @@ def validate(G: Any, input_shape: Shape | Sequence[Shape] | None = None) -> None
     declared shapes, or ``input_shape``); nested subgraphs recursively; nodes
     sharing an α ``key`` agree on its width.
     """
-    analyse(G, input_shapes_arg(input_shape))
+    shapes = input_shapes_arg(input_shape)
+    check_input_count(analyse(G, shapes), shapes)

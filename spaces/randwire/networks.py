@@ -83,7 +83,7 @@ def _network(regime: str, *, channels: int, nodes: int, generator: str, generato
     if graphs is not None and len(graphs) != len(wired):
         raise SpaceError(f"graphs must hold {len(wired)} stage topologies for the {regime} regime "
                          f"({', '.join(wired)}), got {len(graphs)}")
-    G = nx.DiGraph(schema=SCHEMA_VERSION, input_shape=[3, image_size, image_size], space={
+    G = nx.DiGraph(schema=SCHEMA_VERSION, space={
         "name": f"randwire.{regime}",
         "params": {"channels": channels, "nodes": nodes, "generator": generator,
                    "generator_params": dict(generator_params or {}), "seed": seed, "num_classes": num_classes,
