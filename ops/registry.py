@@ -17,6 +17,7 @@ the graph layer (``wiring``) gives them meaning.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -138,7 +139,7 @@ class OpSpec:
             elif param.default is REQUIRED:
                 raise OpError(f"op {self.name!r}: missing required param {name!r}")
             else:
-                resolved[name] = param.default
+                resolved[name] = copy.deepcopy(param.default)
         return resolved
 
     def check_arity(self, count: int) -> None:
