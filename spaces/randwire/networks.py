@@ -68,9 +68,10 @@ def topology(generator: str, nodes: int, params: Mapping[str, Any] | None, seed:
 
 
 def _network(regime: str, *, channels: int, nodes: int, generator: str, generator_params: Mapping[str, Any] | None,
-             seed: int | None, num_classes: int, graphs: Sequence[nx.DiGraph] | None, image_size: int) -> nx.DiGraph:
+             seed: int | None, num_classes: int, graphs: Sequence[nx.DiGraph] | None, image_size: int,
+             in_channels: int) -> nx.DiGraph:
     for name, value in (("channels", channels), ("nodes", nodes), ("num_classes", num_classes),
-                        ("image_size", image_size)):
+                        ("image_size", image_size), ("in_channels", in_channels)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise SpaceError(f"{name} must be a positive int, got {name}={value!r}")
     if channels < 2:
@@ -87,11 +88,11 @@ def _network(regime: str, *, channels: int, nodes: int, generator: str, generato
         "name": f"randwire.{regime}",
         "params": {"channels": channels, "nodes": nodes, "generator": generator,
                    "generator_params": dict(generator_params or {}), "seed": seed, "num_classes": num_classes,
-                   "image_size": image_size, "graphs": graphs is not None},
+                   "image_size": image_size, "in_channels": in_channels, "graphs": graphs is not None},
     })
-    G.add_node("input", op="input", params={"channels": 3, "size": [image_size, image_size]})
+    G.add_node("input", op="input", params={"channels": in_channels, "size": [image_size, image_size]})
     stride = 1 if regime == "cifar" else 2
-    previous, size, c_in = "input", image_size, 3
+    previous, size, c_in = "input", image_size, in_channels
     for name, (multiple, node_fraction) in _STAGES[regime].items():
         c_out = channels // 2 if name == "conv1" else channels * multiple
         if node_fraction is None:
@@ -126,29 +127,32 @@ _WIRED = {regime: [name for name, (_, fraction) in stages.items() if fraction is
 
 def small(*, channels: int = 78, nodes: int = 32, generator: str = "ws",
           generator_params: Mapping[str, Any] | None = None, seed: int | None = 0, num_classes: int = 1000,
-          graphs: Sequence[nx.DiGraph] | None = None, image_size: int = 224) -> nx.DiGraph:
+          graphs: Sequence[nx.DiGraph] | None = None, image_size: int = 224, in_channels: int = 3) -> nx.DiGraph:
     """The small-regime RandWire network (N=32, C=78 in the paper) as one typed DAG.
 
     ``generator`` is ``"ws"`` (WS(4, 0.75)), ``"er"`` (ER(0.2)), ``"ba"`` (BA(5))
     or ``"ws_flex"``; ``generator_params`` overrides those defaults; ``graphs``
     gives the three wiring stages' topologies directly (conv3, conv4, conv5).
+    ``image_size`` and ``in_channels`` describe the input images (224, 3).
     """
     return _network("small", channels=channels, nodes=nodes, generator=generator, generator_params=generator_params,
-                    seed=seed, num_classes=num_classes, graphs=graphs, image_size=image_size)
+                    seed=seed, num_classes=num_classes, graphs=graphs, image_size=image_size,
+                    in_channels=in_channels)
 
 
 def regular(*, channels: int = 109, nodes: int = 32, generator: str = "ws",
             generator_params: Mapping[str, Any] | None = None, seed: int | None = 0, num_classes: int = 1000,
-            graphs: Sequence[nx.DiGraph] | None = None, image_size: int = 224) -> nx.DiGraph:
+            graphs: Sequence[nx.DiGraph] | None = None, image_size: int = 224, in_channels: int = 3) -> nx.DiGraph:
     """The regular-regime RandWire network (C=109 or 154 in the paper); four wiring stages, conv2 with N/2 nodes."""
     return _network("regular", channels=channels, nodes=nodes, generator=generator,
                     generator_params=generator_params, seed=seed, num_classes=num_classes, graphs=graphs,
-                    image_size=image_size)
+                    image_size=image_size, in_channels=in_channels)
 
 
 def cifar(*, channels: int = 78, nodes: int = 32, generator: str = "ws",
           generator_params: Mapping[str, Any] | None = None, seed: int | None = 0, num_classes: int = 10,
-          graphs: Sequence[nx.DiGraph] | None = None, image_size: int = 32) -> nx.DiGraph:
+          graphs: Sequence[nx.DiGraph] | None = None, image_size: int = 32, in_channels: int = 3) -> nx.DiGraph:
     """The small regime for small images: conv1 and conv2 at stride 1 (this library's variant)."""
     return _network("cifar", channels=channels, nodes=nodes, generator=generator, generator_params=generator_params,
-                    seed=seed, num_classes=num_classes, graphs=graphs, image_size=image_size)
+                    seed=seed, num_classes=num_classes, graphs=graphs, image_size=image_size,
+                    in_channels=in_channels)
