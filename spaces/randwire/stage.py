@@ -42,17 +42,17 @@ def stage(topology: nx.DiGraph, in_channels: int, channels: int, *, stride: int 
     for name, value in (("in_channels", in_channels), ("channels", channels), ("stride", stride)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise SpaceError(f"{name} must be a positive int, got {name}={value!r}")
+    pred, succ = topology._pred, topology._succ  # adjacency dicts: this runs once per stage of every network
+    sources = [node for node in topology if not pred[node]]
     G = nx.DiGraph(schema=SCHEMA_VERSION, generator=topology.graph.get("generator"))
     G.add_node(INPUT, op="input", params={"channels": in_channels, "size": list(size)})
-    for node in topology.nodes:
-        sources = topology.in_degree(node) == 0
-        G.add_node(node, op="rw_node", params={"channels": channels, "stride": stride if sources else 1})
-        if sources:
-            G.add_edge(INPUT, node)
-    G.add_edges_from(topology.edges)
+    G.add_nodes_from((node, {"op": "rw_node", "params": {"channels": channels, "stride": stride if not pred[node] else 1}})
+                     for node in topology)
     G.add_node(MEAN, op="mean")
-    G.add_edges_from((node, MEAN) for node in topology.nodes if topology.out_degree(node) == 0)
     G.add_node(OUTPUT, op="output")
+    G.add_edges_from((INPUT, node) for node in sources)
+    G.add_edges_from(topology.edges)
+    G.add_edges_from((node, MEAN) for node in topology if not succ[node])
     G.add_edge(MEAN, OUTPUT)
     return G
 
