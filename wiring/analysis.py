@@ -74,17 +74,22 @@ def _fail(where: str, message: str) -> GraphError:
 
 
 def analyse(G: Any, input_shapes: Mapping[int, Shape] | None = None, *, where: str = "", scope: str = "_",
-            alphas: dict[str, tuple[int, int]] | None = None) -> Analysis:
+            alphas: dict[str, tuple[int, int]] | None = None, in_edges: int | None = None) -> Analysis:
     """Check ``G`` and infer shapes; ``input_shapes`` overrides inputs' declared shapes by index.
 
     ``where`` prefixes messages (the subgraph path); ``scope`` prefixes the
     private α key of a node without ``key`` (``_n3``, ``_n3_n5`` when nested);
-    ``alphas`` collects α shapes across nesting so that shared keys agree.
+    ``alphas`` collects α shapes across nesting so that shared keys agree;
+    ``in_edges`` is the in-degree of the subgraph node ``G`` is nested in.
     """
     _check_structure(G, where)
     order = stable_order(G)
     resolved = {label: _resolve(G, label, where) for label in order}
     inputs, output = _check_ends(G, resolved, where)
+    if in_edges is not None and len(inputs) != in_edges:
+        # Checked before any shape: a missing in-edge would otherwise show up as a shape clash inside.
+        raise _fail(where, f"the nested graph has {len(inputs)} input(s) but the subgraph node has "
+                           f"{in_edges} in-edge(s)")
     _check_reachability(G, inputs, output, where)
     alphas = {} if alphas is None else alphas
     nodes: dict[Hashable, NodeInfo] = {}
@@ -180,10 +185,8 @@ def _infer(info: NodeInfo, input_shapes: Mapping[int, Shape] | None, where: str,
         info.out_shape = info.in_shapes[0] if len(info.in_shapes) == 1 else tuple(info.in_shapes)
     elif spec.name == "subgraph":
         info.sub = analyse(params["graph"], dict(enumerate(info.in_shapes)),
-                           where=f"{where}in subgraph {_node(label)}: ", scope=f"{scope}{info.name}_", alphas=alphas)
-        if len(info.sub.inputs) != len(info.inputs):
-            raise _fail(where, f"subgraph {_node(label)} has {len(info.sub.inputs)} input(s) but "
-                               f"{len(info.inputs)} in-edge(s)")
+                           where=f"{where}in subgraph {_node(label)}: ", scope=f"{scope}{info.name}_", alphas=alphas,
+                           in_edges=len(info.inputs))
         if len(info.sub.nodes[info.sub.output].inputs) != 1:
             raise _fail(where, f"subgraph {_node(label)}: a nested graph's output must gather exactly one tensor")
         info.out_shape = info.sub.output_shape
