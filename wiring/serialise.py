@@ -198,6 +198,8 @@ def _canonical(G: nx.DiGraph) -> dict[str, Any]:
         for name, param in spec.params.items():
             if param.kind == "graph":
                 params[name] = _canonical(params[name])
+            elif param.kind == "ops":
+                params[name] = [[ops.get(c["op"]).name, ops.get(c["op"]).resolve(c.get("params"))] for c in params[name]]
         nodes.append([spec.name, params])
     edges = sorted((index[u], index[v], data.get("slot")) for u, v, data in G.edges(data=True))
     return {"nodes": nodes, "edges": edges}
