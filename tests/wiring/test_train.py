@@ -1,0 +1,268 @@
+"""wiring.train: the training loop on the digits dataset with tiny 1-channel graphs (seconds, CPU)."""
+
+import math
+from dataclasses import replace
+
+import networkx as nx
+import pytest
+import torch
+from torch import nn
+
+import wiring
+from wiring import GraphError
+from wiring.data import Dataset, load_dataset
+from wiring.train import EpochRecord, TrainError, TrainResult, evaluate, train
+
+
+def digits_net(channels: int = 16, *, heads: int = 1) -> nx.DiGraph:
+    """``input (1×8×8) -> conv_bn -> sep_conv -> head (10 classes) -> output``; ``heads=2`` adds a second head."""
+    G = nx.DiGraph()
+    G.add_node("in", op="input", params={"channels": 1, "size": [8, 8]})
+    G.add_node("conv", op="conv_bn", params={"channels": channels, "relu": True})
+    G.add_node("sep", op="sep_conv", params={"channels": channels})
+    G.add_node("out", op="output")
+    G.add_edges_from([("in", "conv"), ("conv", "sep")])
+    for k in range(heads):
+        G.add_node(f"head{k}", op="head", params={"num_classes": 10})
+        G.add_edge("sep", f"head{k}")
+        G.add_edge(f"head{k}", "out", slot=k)
+    return G
+
+
+@pytest.fixture(scope="module")
+def digits() -> Dataset:
+    return load_dataset()
+
+
+@pytest.fixture(scope="module")
+def small() -> Dataset:
+    return load_dataset(limit=300)
+
+
+@pytest.fixture(scope="module")
+def trained(digits) -> TrainResult:
+    return train(digits_net(), digits, epochs=3, batch_size=32, optimizer="adam", lr=0.01, progress=False)
+
+
+def _without_seconds(history: list[EpochRecord]) -> list[EpochRecord]:
+    return [replace(record, seconds=0.0) for record in history]
+
+
+def test_learns_digits_well_above_chance(trained):
+    assert isinstance(trained.model, wiring.CompiledGraph)  # the typed DAG was compiled
+    assert trained.epochs_run == len(trained.history) == 3 and [r.epoch for r in trained.history] == [1, 2, 3]
+    assert not trained.stopped_early and not trained.diverged
+    assert trained.val_accuracy > 0.5 and trained.test_accuracy > 0.5  # chance is 0.1; typically ~0.8
+    assert trained.history[-1].train_loss < trained.history[0].train_loss
+    assert trained.val_accuracy == max(r.val_accuracy for r in trained.history)
+    assert trained.train_seconds > 0 and all(r.seconds > 0 for r in trained.history)
+
+
+def test_best_weights_are_restored_and_scored(trained, digits):
+    best = trained.history[trained.best_epoch - 1]
+    assert best.val_accuracy == trained.val_accuracy
+    assert all(r.val_accuracy < best.val_accuracy for r in trained.history[:trained.best_epoch - 1])
+    assert evaluate(trained.model, digits.x_val, digits.y_val) == trained.val_accuracy
+    assert evaluate(trained.model, digits.x_test, digits.y_test, batch_size=7) == trained.test_accuracy
+
+
+class Flippable(nn.Module):
+    """A linear classifier; once ``flipped``, its eval-mode logits are negated (so validation accuracy collapses)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.linear = nn.Linear(64, 10)
+        self.flipped = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.linear(x.flatten(1))
+        return -out if self.flipped and not self.training else out
+
+
+def test_best_epoch_not_last_is_restored(small):
+    model, states = Flippable(), []
+
+    def log(record: EpochRecord) -> None:  # runs after each epoch's validation
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+        model.flipped = True
+
+    result = train(model, small, epochs=3, progress=False, log=log)
+    assert result.best_epoch == 1 and result.epochs_run == 3
+    assert all(r.val_accuracy < result.val_accuracy for r in result.history[1:])
+    assert all(torch.equal(v, states[0][k]) for k, v in model.state_dict().items())
+    assert not all(torch.equal(v, states[-1][k]) for k, v in model.state_dict().items())
+    model.flipped = False
+    assert evaluate(model, small.x_val, small.y_val) == result.val_accuracy
+
+
+def test_same_seed_same_run_and_global_rng_untouched(small):
+    state = torch.get_rng_state()
+    runs = [train(digits_net(4), small, epochs=2, seed=7, progress=False) for _ in range(2)]
+    assert torch.equal(torch.get_rng_state(), state)
+    a, b = runs
+    assert _without_seconds(a.history) == _without_seconds(b.history)
+    assert (a.val_accuracy, a.test_accuracy, a.best_epoch) == (b.val_accuracy, b.test_accuracy, b.best_epoch)
+    for (key, x), (_, y) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+        assert torch.equal(x, y), key
+    other = train(digits_net(4), small, epochs=2, seed=8, progress=False)
+    assert _without_seconds(other.history) != _without_seconds(a.history)
+
+
+def test_dropout_is_seeded_too(small):
+    def net() -> nn.Module:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(64, 10))
+
+    a, b = (train(net(), small, epochs=2, seed=3, progress=False) for _ in range(2))
+    assert _without_seconds(a.history) == _without_seconds(b.history)
+
+
+def test_module_is_trained_in_place(small):
+    model = wiring.compile(digits_net(4), seed=0)
+    before = [p.detach().clone() for p in model.parameters()]
+    result = train(model, small, epochs=1, progress=False)
+    assert result.model is model
+    assert any(not torch.equal(p, q) for p, q in zip(before, model.parameters()))
+
+
+def test_tuple_output_trains_on_first_element(small):
+    result = train(digits_net(4, heads=2), small, epochs=1, progress=False)
+    assert len(result.history) == 1 and 0 <= result.val_accuracy <= 1
+
+
+def test_early_stopping_patience(small):
+    model = Flippable()
+    result = train(model, small, epochs=6, progress=False, early_stopping=2,
+                   log=lambda record: setattr(model, "flipped", True))  # no improvement after epoch 1
+    assert result.stopped_early and result.epochs_run == 3 and result.best_epoch == 1
+
+
+def test_early_stopping_callable_and_log(small):
+    seen, logged = [], []
+
+    def stop(history: list[EpochRecord]) -> bool:
+        seen.append(len(history))
+        return len(history) == 2
+
+    result = train(digits_net(4), small, epochs=4, progress=False, early_stopping=stop, log=logged.append)
+    assert result.stopped_early and result.epochs_run == 2 and seen == [1, 2]
+    assert logged == result.history
+
+
+def test_stop_request_at_last_epoch_is_not_early(small):
+    result = train(digits_net(4), small, epochs=1, progress=False, early_stopping=lambda history: True)
+    assert not result.stopped_early and result.epochs_run == 1
+
+
+class NaNAfter(nn.Module):
+    """A linear classifier whose output turns NaN after ``batches`` training batches."""
+
+    def __init__(self, batches: int) -> None:
+        super().__init__()
+        self.linear, self.batches = nn.Linear(64, 10), batches
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.linear(x.flatten(1))
+        if self.training:
+            self.batches -= 1
+            if self.batches < 0:
+                return out * math.nan
+        return out
+
+
+def test_divergence_in_first_epoch_keeps_initial_weights(small):
+    model = NaNAfter(0)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    result = train(model, small, epochs=3, progress=False)
+    assert result.diverged and result.history == [] and result.epochs_run == 0 and result.best_epoch == 0
+    assert all(torch.equal(v, initial[k]) for k, v in model.state_dict().items())
+    assert result.val_accuracy == evaluate(model, small.x_val, small.y_val)
+
+
+def test_divergence_later_keeps_best_epoch(small):
+    batches = math.ceil(len(small.y_train) / 64)
+    result = train(NaNAfter(batches + 1), small, epochs=3, progress=False)  # epoch 2 diverges
+    assert result.diverged and not result.stopped_early and result.epochs_run == 1 and result.best_epoch == 1
+    assert result.val_accuracy == result.history[0].val_accuracy
+    assert math.isfinite(result.test_accuracy)
+
+
+def test_huge_learning_rate_diverges_without_raising(small):
+    result = train(digits_net(4), small, epochs=2, lr=1e9, progress=False)
+    assert result.diverged
+
+
+def test_progress_bar_on_stderr_only_when_asked(small, capsys):
+    train(digits_net(4), small, epochs=1, progress=False)
+    assert capsys.readouterr() == ("", "")
+    train(digits_net(4), small, epochs=1, progress=True)
+    out, err = capsys.readouterr()
+    assert out == "" and "train" in err and "val=" in err
+
+
+def test_graph_input_channels_must_match(small):
+    G = digits_net(4)
+    G.nodes["in"]["params"]["channels"] = 3
+    with pytest.raises(TrainError, match=r"input node 'in' carries 3 channels but dataset 'digits' has 1"):
+        train(G, small, epochs=1, progress=False)
+
+
+def test_logits_must_match_classes(small):
+    G = digits_net(4)
+    G.nodes["head0"]["params"]["num_classes"] = 3
+    with pytest.raises(TrainError, match=r"logits have shape \(64, 3\), expected \(64, 10\)"):
+        train(G, small, epochs=1, progress=False)
+
+
+def test_malformed_graph_raises_graph_error(small):
+    G = digits_net(4)
+    G.remove_edge("conv", "sep")
+    with pytest.raises(GraphError):
+        train(G, small, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [
+    ({"epochs": 0}, "epochs=0"),
+    ({"epochs": 2.0}, "epochs=2.0"),
+    ({"batch_size": 0}, "batch_size=0"),
+    ({"batch_size": True}, "batch_size=True"),
+    ({"lr": 0}, "lr=0"),
+    ({"lr": math.nan}, "lr=nan"),
+    ({"momentum": 1.0}, "momentum=1.0"),
+    ({"weight_decay": -1e-4}, "weight_decay=-0.0001"),
+    ({"optimizer": "rmsprop"}, "'rmsprop'; known optimizers: adam, sgd"),
+    ({"seed": None}, "seed=None"),
+    ({"early_stopping": 0}, "early_stopping=0"),
+    ({"early_stopping": "3"}, "early_stopping='3'"),
+    ({"log": "stderr"}, "log='stderr'"),
+    ({"device": "tpu9"}, "'tpu9'"),
+    ({"model": "net"}, "got str"),
+    ({"data": (1, 2)}, "got tuple"),
+])
+def test_bad_arguments_raise_train_error(small, kwargs, needle):
+    args = {"model": digits_net(4), "data": small, **kwargs}
+    with pytest.raises(TrainError) as info:
+        train(args.pop("model"), args.pop("data"), progress=False, **args)
+    assert needle in str(info.value)
+    assert isinstance(info.value, GraphError)
+
+
+def test_cuda_without_cuda_is_an_error(small):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(TrainError, match="CUDA is not available"):
+        train(digits_net(4), small, epochs=1, device="cuda", progress=False)
+
+
+def test_evaluate_checks_and_restores_mode(small):
+    model = wiring.compile(digits_net(4), seed=0)
+    model.train()
+    assert 0 <= evaluate(model, small.x_val, small.y_val, device=torch.device("cpu")) <= 1
+    assert model.training
+    with pytest.raises(TrainError, match="equal length"):
+        evaluate(model, small.x_val, small.y_val[:-1])
+    with pytest.raises(TrainError, match="batch_size=0"):
+        evaluate(model, small.x_val, small.y_val, batch_size=0)

@@ -1,0 +1,298 @@
+"""A small, reproducible training loop for compiled typed DAGs (or any ``nn.Module``) on a :class:`Dataset`.
+
+``train(G, load_dataset("digits"), epochs=3)`` compiles ``G``, trains it with
+SGD (or Adam) under a cosine learning-rate schedule, keeps the weights of the
+epoch with the best validation accuracy and reports the test accuracy of those
+weights. The same ``seed`` gives the same weights and accuracies.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from numbers import Real
+
+import networkx as nx
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+import ops
+
+from .compiler import compile as compile_graph
+from .data import Dataset
+from .errors import GraphError
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+class TrainError(GraphError):
+    """A bad argument to :func:`train` or :func:`evaluate`, or a model that does not fit the data."""
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One completed epoch (numbered from 1): mean training loss and accuracy, validation accuracy, wall time."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_accuracy: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    ``model`` holds the weights of ``best_epoch`` (the epoch with the highest
+    validation accuracy, the earliest on ties; 0 means the initial weights,
+    kept only when the first epoch diverged). ``val_accuracy`` and
+    ``test_accuracy`` are those of ``model``; the test set is used once, at the
+    end. ``history`` lists the completed epochs; ``epochs_run == len(history)``.
+    """
+
+    model: nn.Module
+    val_accuracy: float
+    test_accuracy: float
+    train_seconds: float
+    epochs_run: int
+    best_epoch: int
+    history: list[EpochRecord] = field(default_factory=list)
+    stopped_early: bool = False
+    diverged: bool = False
+
+
+EarlyStopping = int | Callable[[list[EpochRecord]], bool] | None
+
+
+def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, batch_size: int = 64, lr: float = 0.05,
+          momentum: float = 0.9, weight_decay: float = 5e-4, optimizer: str = "sgd",
+          device: str | torch.device = "cpu", seed: int = 0, progress: bool = True,
+          early_stopping: EarlyStopping = None, log: Callable[[EpochRecord], object] | None = None) -> TrainResult:
+    """Train ``model`` on ``data.x_train`` with cross-entropy and return a :class:`TrainResult`.
+
+    Parameters
+    ----------
+    model : nn.Module or networkx.DiGraph
+        A module (trained in place and moved to ``device``) or a typed DAG with
+        one input, compiled with ``wiring.compile(model, seed=seed)``. Its
+        output is the logits ``(batch, data.num_classes)``, or a tuple whose
+        first element is (auxiliary outputs are ignored).
+    data : Dataset
+        Batches are moved to ``device`` one at a time.
+    epochs, batch_size : int
+        The learning rate follows a cosine schedule from ``lr`` towards 0 over
+        ``epochs``; the training set is reshuffled every epoch.
+    lr, momentum, weight_decay : float
+        For ``optimizer="sgd"``; ``"adam"`` uses ``lr`` and ``weight_decay`` only.
+    device : str or torch.device
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, …
+    seed : int
+        Fixes shuffling, dropout and other random ops, and (for a DAG) the
+        initial weights: the same seed gives the same history, weights and
+        accuracies. The caller's global RNG state is left as it was.
+    progress : bool
+        Show a progress bar over epochs (training loss, validation accuracy) on stderr.
+    early_stopping : int or callable, optional
+        An int ``p`` stops once validation accuracy has not improved for ``p``
+        epochs; a callable gets the history after every epoch and returns True
+        to stop. ``stopped_early`` records whether training ended before ``epochs``.
+    log : callable, optional
+        Called with each :class:`EpochRecord` as it completes.
+
+    After the last epoch the weights of the best validation epoch are restored.
+    A non-finite training loss stops training at once (``diverged=True``); the
+    epoch it happened in is not recorded. Bad arguments raise :class:`TrainError`
+    naming the value.
+    """
+    _check_int("epochs", epochs)
+    _check_int("batch_size", batch_size)
+    _check_real("lr", lr, "lr > 0", lambda v: v > 0)
+    _check_real("momentum", momentum, "0 <= momentum < 1", lambda v: 0 <= v < 1)
+    _check_real("weight_decay", weight_decay, "weight_decay >= 0", lambda v: v >= 0)
+    if not isinstance(optimizer, str) or optimizer.strip().lower() not in OPTIMIZERS:
+        raise TrainError(f"unknown optimizer {optimizer!r}; known optimizers: {', '.join(OPTIMIZERS)}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not -2**63 <= seed < 2**64:
+        raise TrainError(f"seed must be an int in [-2**63, 2**64), got seed={seed!r}")
+    patience = _check_early_stopping(early_stopping)
+    if log is not None and not callable(log):
+        raise TrainError(f"log must be a callable taking an EpochRecord or None, got log={log!r}")
+    dev = _device(device)
+    _check_data(data)
+    model = _module(model, data, seed)
+    model.to(dev)
+    if optimizer.strip().lower() == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
+                                                     weight_decay=weight_decay)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    shuffle = torch.Generator().manual_seed(seed)
+
+    history: list[EpochRecord] = []
+    best_state, best_epoch, best_val = _snapshot(model), 0, -math.inf
+    stopped_early = diverged = False
+    start = time.perf_counter()
+    with _forked_rng(dev, seed), tqdm(range(1, epochs + 1), desc="train", unit="epoch", file=sys.stderr,
+                                      disable=not progress) as bar:
+        for epoch in bar:
+            epoch_start = time.perf_counter()
+            stats = _train_epoch(model, data, opt, batch_size, dev, shuffle)
+            if stats is None:
+                diverged = True
+                break
+            schedule.step()
+            val = evaluate(model, data.x_val, data.y_val, device=dev)
+            record = EpochRecord(epoch, stats[0], stats[1], val, time.perf_counter() - epoch_start)
+            history.append(record)
+            if val > best_val:
+                best_state, best_epoch, best_val = _snapshot(model), epoch, val
+            bar.set_postfix(loss=f"{record.train_loss:.4f}", val=f"{val:.4f}")
+            if log is not None:
+                log(record)
+            stop = epoch - best_epoch >= patience if patience is not None else (
+                early_stopping is not None and bool(early_stopping(list(history))))
+            if stop and epoch < epochs:
+                stopped_early = True
+                break
+        model.load_state_dict(best_state)
+        train_seconds = time.perf_counter() - start
+        val_accuracy = best_val if best_epoch else evaluate(model, data.x_val, data.y_val, device=dev)
+        test_accuracy = evaluate(model, data.x_test, data.y_test, device=dev)
+    return TrainResult(model=model, val_accuracy=val_accuracy, test_accuracy=test_accuracy,
+                       train_seconds=train_seconds, epochs_run=len(history), best_epoch=best_epoch, history=history,
+                       stopped_early=stopped_early, diverged=diverged)
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 256,
+             device: str | torch.device = "cpu") -> float:
+    """Accuracy of ``model`` on ``(x, y)``, in eval mode under ``torch.no_grad()``.
+
+    The model is moved to ``device`` (batches go there one at a time); its
+    train/eval mode is restored afterwards.
+    """
+    _check_int("batch_size", batch_size)
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or len(x) != len(y) or len(x) == 0:
+        raise TrainError(f"x and y must be non-empty tensors of equal length, got {_describe(x)} and {_describe(y)}")
+    dev = _device(device)
+    model.to(dev)
+    was_training = model.training
+    model.eval()
+    correct = 0
+    try:
+        with torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                yb = y[i:i + batch_size].to(dev)
+                correct += int((_logits(model(x[i:i + batch_size].to(dev))).argmax(1) == yb).sum())
+    finally:
+        model.train(was_training)
+    return correct / len(x)
+
+
+def _train_epoch(model: nn.Module, data: Dataset, opt: torch.optim.Optimizer, batch_size: int, dev: torch.device,
+                 shuffle: torch.Generator) -> tuple[float, float] | None:
+    """One pass over the shuffled training set: (mean loss, accuracy), or None when the loss is not finite."""
+    model.train()
+    n = len(data.y_train)
+    total_loss, correct = 0.0, 0
+    order = torch.randperm(n, generator=shuffle)
+    for i in range(0, n, batch_size):
+        index = order[i:i + batch_size]
+        xb, yb = data.x_train[index].to(dev), data.y_train[index].to(dev)
+        logits = _logits(model(xb))
+        if logits.shape != (len(index), data.num_classes):
+            raise TrainError(f"the model's logits have shape {tuple(logits.shape)}, expected "
+                             f"({len(index)}, {data.num_classes}) for {data.num_classes} classes")
+        loss = F.cross_entropy(logits, yb)
+        if not torch.isfinite(loss):
+            return None
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total_loss += loss.item() * len(index)
+        correct += int((logits.argmax(1) == yb).sum())
+    return total_loss / n, correct / n
+
+
+def _logits(output: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
+    return output[0] if isinstance(output, tuple) else output
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+
+@contextmanager
+def _forked_rng(dev: torch.device, seed: int) -> Iterator[None]:
+    """Seed the global RNGs that random ops draw from (CPU, and ``dev`` if CUDA), restoring them afterwards."""
+    cuda = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        for index in cuda:
+            torch.cuda.default_generators[index].manual_seed(seed)
+        yield
+
+
+def _module(model: nn.Module | nx.DiGraph, data: Dataset, seed: int) -> nn.Module:
+    if isinstance(model, nn.Module):
+        return model
+    if not isinstance(model, nx.DiGraph):
+        raise TrainError(f"model must be an nn.Module or a typed DAG (networkx.DiGraph), got {type(model).__name__}")
+    module = compile_graph(model, seed=seed)  # validates the graph first
+    inputs = [(label, attrs) for label, attrs in model.nodes(data=True) if ops.normalise(attrs["op"]) == "input"]
+    if len(inputs) != 1:
+        raise TrainError(f"train takes a graph with one input node, got {len(inputs)}: "
+                         f"{sorted(str(label) for label, _ in inputs)}")
+    label, attrs = inputs[0]
+    channels = attrs.get("params", {}).get("channels")
+    if channels != data.input_shape[0]:
+        raise TrainError(f"input node {label!r} carries {channels} channels but dataset {data.name!r} has "
+                         f"{data.input_shape[0]} (input_shape {data.input_shape})")
+    return module
+
+
+def _device(device: str | torch.device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise TrainError(f"unknown device {device!r}: {error}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TrainError(f"device {device!r} requested but CUDA is not available")
+    return dev
+
+
+def _check_data(data: Dataset) -> None:
+    if not isinstance(data, Dataset):
+        raise TrainError(f"data must be a wiring.data.Dataset (see load_dataset), got {type(data).__name__}")
+    if len(data.y_train) == 0 or len(data.y_val) == 0:
+        raise TrainError(f"data needs training and validation examples, got {data!r}")
+
+
+def _check_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise TrainError(f"{name} must be an int >= 1, got {name}={value!r}")
+
+
+def _check_real(name: str, value: object, rule: str, ok: Callable[[float], bool]) -> None:
+    if not isinstance(value, Real) or isinstance(value, bool) or not math.isfinite(value) or not ok(value):
+        raise TrainError(f"{name} must be a finite number with {rule}, got {name}={value!r}")
+
+
+def _check_early_stopping(early_stopping: EarlyStopping) -> int | None:
+    """The patience of an int ``early_stopping``, else None (after checking a callable or None)."""
+    if early_stopping is None or callable(early_stopping):
+        return None
+    if isinstance(early_stopping, int) and not isinstance(early_stopping, bool) and early_stopping >= 1:
+        return early_stopping
+    raise TrainError(f"early_stopping must be None, an int patience >= 1 or a callable taking the history, got "
+                     f"early_stopping={early_stopping!r}")
+
+
+def _describe(value: object) -> str:
+    return f"tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
