@@ -60,9 +60,20 @@ class Analysis:
         return self.nodes[self.output].out_shape
 
 
+def order_key(label: Hashable) -> tuple[int, int, str]:
+    """Tie-break of :func:`stable_order`: int labels by value first, then any other label as a string.
+
+    DESIGN.md breaks ties by the label as a string; ints by value keep 0..n-1
+    graphs (generators, ``from_pyg``) in their natural order past 10 nodes.
+    """
+    if isinstance(label, int) and not isinstance(label, bool):
+        return (0, label, "")
+    return (1, 0, str(label))
+
+
 def stable_order(G: nx.DiGraph) -> list[Hashable]:
-    """Topological order, ties broken by the node label as a string."""
-    return list(nx.lexicographical_topological_sort(G, key=str))
+    """Topological order, ties broken by :func:`order_key` of the node label."""
+    return list(nx.lexicographical_topological_sort(G, key=order_key))
 
 
 def _node(label: Hashable) -> str:

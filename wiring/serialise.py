@@ -181,8 +181,10 @@ def _expect(value: Any, kind: type, where: str) -> Any:
 def graph_hash(G: nx.DiGraph) -> str:
     """A stable 32-hex-digit hash of the ops, params, slots and nested subgraphs of ``G``.
 
-    Node labels and graph attributes (provenance) do not enter it: graphs with
-    the same hash compile to the same module, submodule names included.
+    Graph attributes (provenance) do not enter it, and node labels only through
+    the order they give to ties in :func:`~wiring.analysis.stable_order` (as in
+    module names): graphs with the same hash compile to the same module,
+    submodule names included.
     """
     analyse(G)
     return hashlib.sha256(json.dumps(_canonical(G), separators=(",", ":")).encode()).hexdigest()[:32]

@@ -69,10 +69,10 @@ def test_generated_code_is_readable():
 
 
 def test_module_names_are_stable_topological_index():
-    """``n<i>`` is node i of ``stable_order`` (lexicographic topological sort on str(label))."""
+    """``n<i>`` is node i of ``stable_order`` (lexicographic topological sort, ints by value, others as str)."""
     G = small_cnn()
     order = wiring.stable_order(G)
-    assert order == list(nx.lexicographical_topological_sort(G, key=str))
+    assert order == list(nx.lexicographical_topological_sort(G, key=str))  # str labels: plain string order
     model = wiring.compile(G, seed=0)
     assert model.node_names  # not vacuous
     for name, label in model.node_names.items():
@@ -81,6 +81,19 @@ def test_module_names_are_stable_topological_index():
     # Only nodes with parameters or state become submodules.
     ops_of = {G.nodes[label]["op"] for label in model.node_names.values()}
     assert ops_of == {"conv_bn", "relu_conv_bn", "sep_conv", "head"}
+
+
+def test_int_labels_order_by_value_past_ten_nodes():
+    chain = nx.DiGraph()
+    chain.add_node(0, op="input", params={"channels": 2, "size": [4, 4]})
+    for i in range(1, 12):
+        chain.add_node(i, op="identity")
+        chain.add_edge(0, i)
+    chain.add_node(12, op="sum")
+    chain.add_edges_from((i, 12) for i in range(1, 12))
+    chain.add_node(13, op="output")
+    chain.add_edge(12, 13)
+    assert wiring.stable_order(chain) == list(range(14))
 
 
 def test_node_names_map_to_matching_modules():
