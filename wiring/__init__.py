@@ -13,12 +13,17 @@ from ops import Cost
 from .analysis import SCHEMA_VERSION, stable_order
 from .compiler import CompiledGraph, compile
 from .cost import cost
+from .data import Dataset, DataError, load_dataset
+from .draw import draw
 from .errors import GraphError
+from .pyg import from_pyg, to_pyg
 from .serialise import from_json, graph_hash, load, save, to_json
+from .train import TrainError, TrainResult, evaluate, train
 from .validate import validate
 
-__all__ = ["SCHEMA_VERSION", "CompiledGraph", "Cost", "GraphError", "compile", "cost", "from_json", "graph_hash",
-           "load", "save", "stable_order", "testing", "to_json", "validate"]
+__all__ = ["SCHEMA_VERSION", "CompiledGraph", "Cost", "DataError", "Dataset", "GraphError", "TrainError",
+           "TrainResult", "compile", "cost", "draw", "evaluate", "from_json", "from_pyg", "graph_hash", "load",
+           "load_dataset", "save", "stable_order", "testing", "to_json", "to_pyg", "train", "validate"]
 
 
 def __getattr__(name: str) -> Any:
