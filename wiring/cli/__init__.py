@@ -210,7 +210,7 @@ def _info_parser(commands: Any) -> None:
 def _info(args: argparse.Namespace) -> int:
     G = _read_graph(args.graph)
     analysis = analyse(G)
-    shape = tuple(int(d) for d in args.input_shape.split(",")) if args.input_shape else \
+    shape = _parse_shape(args.input_shape) if args.input_shape is not None else \
         analysis.nodes[analysis.inputs[0]].out_shape
     total = cost(G, shape)
     counts = Counter(_ops(G))
@@ -224,6 +224,14 @@ def _info(args: argparse.Namespace) -> int:
             print(f"  {key}: {json.dumps(G.graph[key])}")
     print(f"  hash {graph_hash(G)}")
     return 0
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(d) for d in text.split(","))
+    except ValueError:
+        raise GraphError(f"--input-shape takes comma-separated integers without the batch dimension, "
+                         f"e.g. 3,32,32, got {text!r}") from None
 
 
 def _ops(G: nx.DiGraph) -> list[str]:
@@ -264,6 +272,10 @@ def _train_parser(commands: Any) -> None:
 def _train(args: argparse.Namespace) -> int:
     if (args.graph is None) == (args.randwire is None):
         raise GraphError("give either a graph JSON file or --randwire REGIME, not both or neither")
+    if args.save is not None and not args.save.parent.is_dir():  # fail before training, not after
+        raise GraphError(f"cannot write {str(args.save)!r}: directory {str(args.save.parent)!r} does not exist")
+    if args.save is not None and args.save.is_dir():
+        raise GraphError(f"cannot write {str(args.save)!r}: it is a directory")
     data = load_dataset(args.dataset, seed=args.seed)
     if args.graph is not None:
         G = _read_graph(args.graph)
@@ -278,6 +290,9 @@ def _train(args: argparse.Namespace) -> int:
           f"test accuracy {100 * result.test_accuracy:.2f}%   {result.epochs_run} epoch(s) in "
           f"{result.train_seconds:.1f}s{'   diverged' if result.diverged else ''}")
     if args.save:
-        save(args.save, G, result.model.to(torch.device("cpu")))
+        try:
+            save(args.save, G, result.model.to(torch.device("cpu")))
+        except RuntimeError as error:  # torch.save reports unwritable paths as RuntimeError
+            raise GraphError(f"cannot write {str(args.save)!r}: {error}") from None
         print(f"wrote {args.save}")
     return 0
