@@ -274,5 +274,5 @@ def _as_dag(graph: nx.Graph, name: str, params: dict, seed: int | None) -> nx.Di
     """
     dag = nx.DiGraph(generator={"name": name, "params": params, "seed": seed})
     dag.add_nodes_from(range(len(graph)))
-    dag.add_edges_from(sorted((u, v) if u < v else (v, u) for u, v in graph.edges))
+    dag.add_edges_from((u, v) for u in range(len(graph)) for v in sorted(graph.adj[u]) if u < v)
     return dag

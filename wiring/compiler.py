@@ -42,6 +42,12 @@ class CompiledGraph(fx.GraphModule):
         """Every parameter that is not an α: the network's weights."""
         return [p for name, p in self.named_parameters() if not _is_alpha(name)]
 
+    def _recompile_submodules(self) -> list:
+        # fx regenerates every child GraphModule's code whenever the parent
+        # compiles; a nested CompiledGraph generated its own when it was built.
+        return [(name, child.recompile()) for name, child in self.named_children()
+                if isinstance(child, fx.GraphModule) and not isinstance(child, CompiledGraph)]
+
     def __deepcopy__(self, memo: dict[int, Any]) -> CompiledGraph:
         # GraphModule.__deepcopy__ re-runs __init__ and keeps only its own attributes.
         copied = super().__deepcopy__(memo)
