@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -47,6 +49,14 @@ class SepConv(nn.Sequential):
         )
 
 
+def weighted(weights: torch.Tensor, xs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Σ weights[i]·xs[i]."""
+    out = weights[0] * xs[0]
+    for i in range(1, len(xs)):
+        out = out + weights[i] * xs[i]
+    return out
+
+
 class WeightedSum(nn.Module):
     """Σ sigmoid(w_i)·x_i with one learnable scalar per input (RandWire aggregation).
 
@@ -58,25 +68,27 @@ class WeightedSum(nn.Module):
         self.weight = nn.Parameter(torch.zeros(inputs)) if inputs > 1 else None
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        if self.weight is None:
-            return xs[0]
-        gates = torch.sigmoid(self.weight)
-        out = gates[0] * xs[0]
-        for i in range(1, len(xs)):
-            out = out + gates[i] * xs[i]
-        return out
+        return xs[0] if self.weight is None else weighted(torch.sigmoid(self.weight), xs)
 
 
 class RandWireNode(nn.Module):
-    """A RandWire node: weighted-sum aggregation, then ReLU, 3×3 depthwise, 1×1 pointwise, BN."""
+    """A RandWire node: Σ sigmoid(w_i)·x_i (as :class:`WeightedSum`), ReLU, 3×3 depthwise, 1×1 pointwise, BN.
+
+    Flat (no nested containers): networks hold hundreds of these, and every
+    module object costs construction time.
+    """
 
     def __init__(self, inputs: int, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
-        self.aggregate = WeightedSum(inputs)
-        self.transform = SepConv(c_in, c_out, 3, stride, 1)
+        self.weight = nn.Parameter(torch.zeros(inputs)) if inputs > 1 else None
+        self.relu = nn.ReLU()
+        self.depthwise = conv2d(c_in, c_in, 3, stride, 1, groups=c_in)
+        self.pointwise = conv2d(c_in, c_out, 1)
+        self.bn = nn.BatchNorm2d(c_out)
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return self.transform(self.aggregate(*xs))
+        x = xs[0] if self.weight is None else weighted(torch.sigmoid(self.weight), xs)
+        return self.bn(self.pointwise(self.depthwise(self.relu(x))))
 
 
 class Head(nn.Module):
@@ -124,13 +136,6 @@ class Relaxed(nn.Module):
 
     def extra_repr(self) -> str:
         return f"mode={self.mode!r}"
-
-
-def weighted(weights: torch.Tensor, xs: list[torch.Tensor]) -> torch.Tensor:
-    out = weights[0] * xs[0]
-    for i in range(1, len(xs)):
-        out = out + weights[i] * xs[i]
-    return out
 
 
 class MixedOp(Relaxed):

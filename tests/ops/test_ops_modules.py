@@ -125,8 +125,10 @@ def test_weighted_sum_single_input_passes_through():
 def test_rw_node_aggregates_then_transforms():
     xs = [torch.randn(2, 3, 5, 5) for _ in range(2)]
     m = build("rw_node", {"channels": 4, "stride": 2}, [(3, 5, 5)] * 2).eval()
-    torch.testing.assert_close(m(*xs), m.transform(0.5 * (xs[0] + xs[1])))
-    assert build("rw_node", {"channels": 4}, [(3, 5, 5)]).aggregate.weight is None
+    transform = torch.nn.Sequential(m.relu, m.depthwise, m.pointwise, m.bn)
+    torch.testing.assert_close(m(*xs), transform(0.5 * (xs[0] + xs[1])))
+    assert m.weight.shape == (2,)
+    assert build("rw_node", {"channels": 4}, [(3, 5, 5)]).weight is None
 
 
 def test_sum_mean_concat():

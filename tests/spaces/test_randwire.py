@@ -72,8 +72,8 @@ def test_stage_wiring_rules():
     model = wiring.compile(G, seed=0)
     assert model(torch.randn(2, 3, 16, 16)).shape == (2, 8, 8, 8)
     # a node with one input has no aggregation weight; node 2 has two
-    assert model.get_submodule(_module_of(model, 2)).aggregate.weight.shape == (2,)
-    assert model.get_submodule(_module_of(model, 3)).aggregate.weight is None
+    assert model.get_submodule(_module_of(model, 2)).weight.shape == (2,)
+    assert model.get_submodule(_module_of(model, 3)).weight is None
 
 
 def _module_of(model, label):
