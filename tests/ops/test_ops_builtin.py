@@ -76,10 +76,9 @@ EXAMPLES: dict[str, list[tuple[dict, list[tuple[int, ...]]]]] = {
 }
 
 
-def cases():
-    for name, examples in sorted(EXAMPLES.items()):
-        for i, (params, shapes) in enumerate(examples):
-            yield pytest.param(name, params, shapes, id=f"{name}-{i}")
+def cases() -> list:
+    return [pytest.param(name, params, shapes, id=f"{name}-{i}")
+            for name, examples in sorted(EXAMPLES.items()) for i, (params, shapes) in enumerate(examples)]
 
 
 def test_every_op_has_an_example():
