@@ -1,9 +1,34 @@
 """Search spaces: each turns an encoding into typed DAGs the compiler can build.
 
-``spaces.randwire`` builds RandWire networks (Xie et al. 2019) from graph generators.
+Every space module ``spaces.<name>`` has ``space(**options)`` returning an
+object that follows the protocol of :mod:`spaces.base`. Space modules are
+imported on first use (``spaces.darts``, ``spaces.get("darts")``).
 """
 
+from importlib import import_module
+from types import ModuleType
+from typing import Any
+
 from . import randwire
+from .base import Decision, DecisionSpace, Space
+from .constraint import Constraint, LatencyTable
 from .errors import SpaceError
 
-__all__ = ["SpaceError", "randwire"]
+SPACES: tuple[str, ...] = ()
+"""Names of the registered search spaces (each a module ``spaces.<name>``)."""
+
+__all__ = ["SPACES", "Constraint", "Decision", "DecisionSpace", "LatencyTable", "Space", "SpaceError", "get",
+           "randwire"]
+
+
+def get(name: str, **options: Any) -> Space:
+    """The space ``name`` built with ``options``; an unknown name lists the known ones."""
+    if name not in SPACES:
+        raise SpaceError(f"unknown space {name!r}; known spaces: {', '.join(SPACES)}")
+    return import_module(f".{name}", __name__).space(**options)
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in SPACES:
+        return import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'spaces' has no attribute {name!r}")

@@ -10,8 +10,8 @@ from ops import Cost, Shape
 from .analysis import Analysis, analyse, check_input_count, input_shapes_arg
 
 
-def cost(G: Any, input_shape: Shape | Sequence[Shape]) -> Cost:
-    """Parameters and multiply-adds of ``G`` for one sample of ``input_shape``.
+def cost(G: Any, input_shape: Shape | Sequence[Shape] | None = None) -> Cost:
+    """Parameters and multiply-adds of ``G`` for one sample of ``input_shape`` (default: the declared shapes).
 
     ``params`` equals the compiled module's parameter count (α included, shared
     α once); ``macs`` counts convolutions and fully connected layers, equal to

@@ -1,0 +1,212 @@
+"""The space protocol: how every search space turns an encoding into typed DAGs.
+
+A space owns an encoding. Architectures are immutable, hashable values
+(tuples, frozen dataclasses, namedtuples). Every space implements:
+
+- ``sample(rng)``: a random architecture (``rng`` a ``random.Random``), honouring the constraint;
+- ``mutate(arch, rng)``: a different, nearby architecture, honouring the constraint;
+- ``crossover(a, b, rng)``: a child mixing both parents;
+- ``to_graph(arch)``: the whole network at the space's default size, a typed DAG;
+- ``encode(arch) -> str`` / ``decode(text)``: a stable string form;
+- ``decisions()``: the categorical decisions a controller emits token by token,
+  with ``to_decisions(arch)`` / ``from_decisions(indices)`` mapping both ways;
+- ``supernet()``: the relaxed graph (``choice`` / ``select`` nodes) and
+  ``derive(model)``: the architecture a trained supernet implies;
+- where finite, ``size()`` and ``enumerate()``.
+
+:class:`DecisionSpace` implements all but the graph-specific parts for spaces
+whose architecture is a fixed sequence of categorical decisions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+from torch import nn
+
+from .constraint import Constraint
+from .errors import SpaceError
+
+Arch = Hashable
+
+MAX_TRIES = 1000
+"""Draws a constrained ``sample``/``mutate`` makes before giving up with :class:`SpaceError`."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One categorical decision of a space, as a controller emits it.
+
+    ``kind`` is ``"choice"`` (pick one of ``choices``) or ``"skip"`` (a yes/no
+    skip connection from layer ``source`` to layer ``target``, which a
+    controller may score with anchor-point attention, Zoph & Le 2017).
+    """
+
+    name: str
+    choices: tuple[Any, ...]
+    kind: str = "choice"
+    source: int | None = None
+    target: int | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.choices) < 1:
+            raise SpaceError(f"decision {self.name!r} needs at least one choice")
+        if self.kind not in ("choice", "skip"):
+            raise SpaceError(f"decision {self.name!r}: kind must be 'choice' or 'skip', got {self.kind!r}")
+
+
+class Space(ABC):
+    """Abstract base of every search space (see the module docstring for the protocol)."""
+
+    name: str = "space"
+
+    def __init__(self, constraint: Constraint | None = None) -> None:
+        if constraint is not None and not isinstance(constraint, Constraint):
+            raise SpaceError(f"constraint must be a spaces.Constraint, got {constraint!r}")
+        self.constraint = constraint
+
+    # -- what each space defines ---------------------------------------------
+
+    @abstractmethod
+    def _sample(self, rng: random.Random) -> Arch:
+        """An unconstrained random architecture."""
+
+    @abstractmethod
+    def _mutate(self, arch: Arch, rng: random.Random) -> Arch:
+        """An unconstrained mutant of ``arch``."""
+
+    @abstractmethod
+    def crossover(self, a: Arch, b: Arch, rng: random.Random) -> Arch:
+        """A child of ``a`` and ``b``."""
+
+    @abstractmethod
+    def to_graph(self, arch: Arch) -> nx.DiGraph:
+        """The typed DAG of ``arch`` at the space's default size."""
+
+    @abstractmethod
+    def encode(self, arch: Arch) -> str:
+        """A stable string form of ``arch``."""
+
+    @abstractmethod
+    def decode(self, text: str) -> Arch:
+        """The architecture of an :meth:`encode` string; :class:`SpaceError` if malformed."""
+
+    @abstractmethod
+    def decisions(self) -> list[Decision]:
+        """The decisions a controller emits, in order."""
+
+    @abstractmethod
+    def to_decisions(self, arch: Arch) -> list[int]:
+        """``arch`` as one choice index per decision."""
+
+    @abstractmethod
+    def from_decisions(self, indices: Sequence[int]) -> Arch:
+        """The architecture of one choice index per decision."""
+
+    def supernet(self) -> nx.DiGraph:
+        """The relaxed graph holding every architecture of the space."""
+        raise SpaceError(f"space {self.name!r} has no supernet")
+
+    def derive(self, model: nn.Module) -> Arch:
+        """The architecture a trained supernet implies."""
+        raise SpaceError(f"space {self.name!r} has no supernet to derive from")
+
+    def size(self) -> int:
+        """The number of architectures; :class:`SpaceError` for an unbounded space."""
+        raise SpaceError(f"space {self.name!r} is not finite")
+
+    def enumerate(self) -> Iterator[Arch]:
+        """Every architecture once; :class:`SpaceError` for an unbounded space."""
+        raise SpaceError(f"space {self.name!r} cannot be enumerated")
+
+    # -- constraint handling (shared) ----------------------------------------
+
+    def sample(self, rng: random.Random) -> Arch:
+        """A random architecture that satisfies the constraint (checked by static cost)."""
+        _check_rng(rng)
+        return self._constrained(lambda: self._sample(rng), "sample")
+
+    def mutate(self, arch: Arch, rng: random.Random) -> Arch:
+        """A mutant of ``arch`` that satisfies the constraint."""
+        _check_rng(rng)
+        return self._constrained(lambda: self._mutate(arch, rng), "mutate")
+
+    def admits(self, arch: Arch) -> bool:
+        """Whether ``arch`` satisfies the constraint (always, without one)."""
+        return self.constraint is None or self.constraint.admits(self.to_graph(arch))
+
+    def _constrained(self, draw: Any, what: str) -> Arch:
+        for _ in range(MAX_TRIES):
+            arch = draw()
+            if self.admits(arch):
+                return arch
+        raise SpaceError(f"{self.name}: no architecture satisfying {self.constraint} in {MAX_TRIES} {what} draws")
+
+
+def _check_rng(rng: Any) -> None:
+    if not isinstance(rng, random.Random):
+        raise SpaceError(f"rng must be a random.Random, got {rng!r}")
+
+
+class DecisionSpace(Space):
+    """A space whose architecture is a tuple of choice values, one per :meth:`decisions` entry.
+
+    Sampling is uniform per decision; mutation resamples one decision to a
+    different value; crossover takes each decision from either parent;
+    ``size``/``enumerate`` run over the product of the choices.
+    """
+
+    def _sample(self, rng: random.Random) -> tuple:
+        return tuple(rng.choice(d.choices) for d in self.decisions())
+
+    def _mutate(self, arch: tuple, rng: random.Random) -> tuple:
+        self.check(arch)
+        decisions = self.decisions()
+        mutable = [i for i, d in enumerate(decisions) if len(d.choices) > 1]
+        if not mutable:
+            return arch
+        i = rng.choice(mutable)
+        value = rng.choice([c for c in decisions[i].choices if c != arch[i]])
+        return (*arch[:i], value, *arch[i + 1:])
+
+    def crossover(self, a: tuple, b: tuple, rng: random.Random) -> tuple:
+        self.check(a), self.check(b)
+        return tuple(x if rng.random() < 0.5 else y for x, y in zip(a, b))
+
+    def to_decisions(self, arch: tuple) -> list[int]:
+        self.check(arch)
+        return [d.choices.index(v) for d, v in zip(self.decisions(), arch)]
+
+    def from_decisions(self, indices: Sequence[int]) -> tuple:
+        decisions = self.decisions()
+        if len(indices) != len(decisions):
+            raise SpaceError(f"{self.name}: expected {len(decisions)} decision indices, got {len(indices)}")
+        arch = []
+        for d, i in zip(decisions, indices):
+            if not isinstance(i, int) or not 0 <= i < len(d.choices):
+                raise SpaceError(f"{self.name}: decision {d.name!r} takes an index in 0..{len(d.choices) - 1}, "
+                                 f"got {i!r}")
+            arch.append(d.choices[i])
+        return tuple(arch)
+
+    def check(self, arch: Any) -> None:
+        """:class:`SpaceError` naming the first decision ``arch`` gets wrong."""
+        decisions = self.decisions()
+        if not isinstance(arch, tuple) or len(arch) != len(decisions):
+            raise SpaceError(f"{self.name}: an architecture is a tuple of {len(decisions)} choices, got {arch!r}")
+        for d, v in zip(decisions, arch):
+            if v not in d.choices:
+                raise SpaceError(f"{self.name}: decision {d.name!r} must be one of {list(d.choices)}, got {v!r}")
+
+    def size(self) -> int:
+        return math.prod(len(d.choices) for d in self.decisions())
+
+    def enumerate(self) -> Iterator[tuple]:
+        return itertools.product(*(d.choices for d in self.decisions()))
