@@ -1,0 +1,1 @@
+"""Ops of the nasbench201 spaces (being written)."""
