@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import pathlib
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -74,6 +77,20 @@ EXAMPLES: dict[str, list[tuple[dict, list[tuple[int, ...]]]]] = {
     ],
     "select": [({}, [IMG] * 3), ({"key": "x", "index": 1}, [IMG])],
 }
+
+
+def _family_examples() -> None:
+    """Merge ``EXAMPLES`` of every ``examples_<family>.py`` beside this file (one per ops module of a space family)."""
+    for path in sorted(pathlib.Path(__file__).parent.glob("examples_*.py")):
+        spec = importlib.util.spec_from_file_location(f"ops_{path.stem}", path)
+        family = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(family)
+        clash = set(family.EXAMPLES) & set(EXAMPLES)
+        assert not clash, f"{path.name} repeats examples of {clash}"
+        EXAMPLES.update(family.EXAMPLES)
+
+
+_family_examples()
 
 
 def cases() -> list:
