@@ -1,5 +1,17 @@
-"""Black-box search: strategies behind one ask/tell interface, and the durable trial runner."""
+"""Black-box search: strategies behind one ask/tell interface, hyperparameter spaces, objectives, the runner."""
 
+from .evolution import ConstrainedEvolution, RegularizedEvolution
+from .grid import GridSearch
+from .hparams import Categorical, Float, HyperparameterSpace, Int, Joint
+from .model_based import BayesianOptimization, PredictorSearch
+from .objectives import MnasNetReward, mnasnet_reward, pareto_front
+from .reinforce import Reinforce
 from .strategy import RandomSearch, SearchError, Strategy
 
-__all__ = ["RandomSearch", "SearchError", "Strategy"]
+STRATEGIES = {cls.__name__: cls for cls in (RandomSearch, GridSearch, RegularizedEvolution, ConstrainedEvolution,
+                                            Reinforce, BayesianOptimization, PredictorSearch)}
+"""Every strategy by class name (the CLI's ``--strategy``)."""
+
+__all__ = ["STRATEGIES", "BayesianOptimization", "Categorical", "ConstrainedEvolution", "Float", "GridSearch",
+           "HyperparameterSpace", "Int", "Joint", "MnasNetReward", "PredictorSearch", "RandomSearch", "Reinforce",
+           "RegularizedEvolution", "SearchError", "Strategy", "mnasnet_reward", "pareto_front"]

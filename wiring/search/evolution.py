@@ -1,0 +1,128 @@
+"""Evolutionary strategies: regularized (aging) evolution and SPOS' constrained evolution."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable
+from typing import Any
+
+from .strategy import SearchError, Strategy
+
+
+def _positive(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise SearchError(f"{name} must be a positive int, got {name}={value!r}")
+    return value
+
+
+class RegularizedEvolution(Strategy):
+    """Regularized evolution (AmoebaNet, Real et al. 2019; SPEC §6).
+
+    The first ``population`` asks are random samples. Then each ask samples
+    ``sample`` members of the population uniformly, mutates the best (by the
+    space's mutations) and, when told, the child joins and the **oldest**
+    member leaves (aging). Failed trials (value None) never join. Paper
+    settings: P=100, S=25.
+    """
+
+    def __init__(self, space: Any, *, seed: int | None = None, population: int = 100, sample: int = 25) -> None:
+        super().__init__(space, seed=seed)
+        self.population_size = _positive("population", population)
+        self.sample_size = _positive("sample", sample)
+        if sample > population:
+            raise SearchError(f"sample must not exceed population, got sample={sample}, population={population}")
+        self.population: deque[tuple[Hashable, float]] = deque()
+        self._seeded = 0
+
+    def _ask(self) -> Hashable:
+        if self._seeded < self.population_size or not self.population:
+            self._seeded += 1
+            return self.space.sample(self.rng)
+        members = [self.population[self.rng.randrange(len(self.population))] for _ in range(self.sample_size)]
+        parent = max(members, key=lambda member: member[1])[0]
+        return self.space.mutate(parent, self.rng)
+
+    def _tell(self, arch: Hashable, value: float | None) -> None:
+        if value is None:
+            return
+        self.population.append((arch, value))
+        if len(self.population) > self.population_size:
+            self.population.popleft()
+
+
+class ConstrainedEvolution(Strategy):
+    """SPOS' evolutionary search (Guo et al. 2020; SPEC §9), usable with any objective.
+
+    Generation 0: ``population`` random samples (the space's constraint, e.g.
+    ``Constraint(max_macs=330e6)``, rejects candidates by static cost). Each
+    later generation takes the ``top_k`` best told so far and proposes
+    ``mutations`` mutants (every decision resampled with probability
+    ``mutation_prob`` when the space exposes decisions, else one
+    ``space.mutate``) and ``crossovers`` children of two random parents;
+    candidates already evaluated or violating the constraint are rejected
+    and redrawn. Paper settings: population 50, top-k 10, 25 + 25 per round,
+    p = 0.1, 20 iterations (``budget`` = 50 + 19 × 50 trials in the runner).
+    """
+
+    def __init__(self, space: Any, *, seed: int | None = None, population: int = 50, top_k: int = 10,
+                 mutations: int = 25, crossovers: int = 25, mutation_prob: float = 0.1,
+                 max_tries: int = 1000) -> None:
+        super().__init__(space, seed=seed)
+        self.population_size = _positive("population", population)
+        self.top_k = _positive("top_k", top_k)
+        self.mutations = _positive("mutations", mutations) if mutations else 0
+        self.crossovers = _positive("crossovers", crossovers) if crossovers else 0
+        if self.mutations + self.crossovers == 0:
+            raise SearchError("mutations + crossovers must be positive, got 0")
+        if not 0 < mutation_prob <= 1:
+            raise SearchError(f"mutation_prob must be in (0, 1], got mutation_prob={mutation_prob!r}")
+        self.mutation_prob = mutation_prob
+        self.max_tries = _positive("max_tries", max_tries)
+        self.seen: set[str] = set()
+        self.queue: list[Hashable] = []
+
+    def _ask(self) -> Hashable:
+        if not self.queue:
+            self.queue = self._generation()
+        if not self.queue:  # parents too alike to breed anything new: fall back to fresh samples
+            self.queue = self._fill(lambda: self.space.sample(self.rng), 1)
+        if not self.queue:
+            raise SearchError(f"no new admissible candidate in {self.max_tries} draws: the space may be exhausted")
+        return self.queue.pop(0)
+
+    def _generation(self) -> list[Hashable]:
+        told = sorted((item for item in self.history if item[1] is not None), key=lambda item: -item[1])
+        parents = [arch for arch, _ in told[:self.top_k]]
+        if len(self.history) + len(self.pending) < self.population_size or not parents:
+            count = self.population_size if not self.history else self.mutations + self.crossovers
+            return self._fill(lambda: self.space.sample(self.rng), count)
+        children = self._fill(lambda: self._mutant(self.rng.choice(parents)), self.mutations)
+        if len(parents) >= 2 and callable(getattr(self.space, "crossover", None)):
+            children += self._fill(lambda: self.space.crossover(*self.rng.sample(parents, 2), self.rng),
+                                   self.crossovers)
+        return children
+
+    def _fill(self, draw: Any, count: int) -> list[Hashable]:
+        found = (self._fresh(draw) for _ in range(count))
+        return [arch for arch in found if arch is not None]
+
+    def _mutant(self, parent: Hashable) -> Hashable:
+        decisions = getattr(self.space, "decisions", None)
+        if decisions is None:
+            return self.space.mutate(parent, self.rng)
+        indices = self.space.to_decisions(parent)
+        for i, decision in enumerate(decisions()):
+            if self.rng.random() < self.mutation_prob:
+                indices[i] = self.rng.randrange(len(decision.choices))
+        return self.space.from_decisions(indices)
+
+    def _fresh(self, draw: Any) -> Hashable | None:
+        """A candidate not evaluated or queued before that the space admits (constraint by rejection), or None."""
+        admits = getattr(self.space, "admits", lambda arch: True)
+        for _ in range(self.max_tries):
+            arch = draw()
+            key = self.space.encode(arch)
+            if key not in self.seen and admits(arch):
+                self.seen.add(key)
+                return arch
+        return None

@@ -1,0 +1,430 @@
+"""Where the trial runner evaluates objectives: in-process, a local process pool, or Ray.
+
+:func:`~wiring.search.run` accepts any :class:`concurrent.futures.Executor`;
+it submits ``execute_trial(objective, arch, timeout)`` and reads back an
+:class:`Outcome`. The executors here add what a search needs on top:
+
+- :class:`InlineExecutor` (the default): the objective runs in the calling
+  thread, one trial at a time.
+- :class:`ProcessPool`: a :class:`~concurrent.futures.ProcessPoolExecutor`
+  (``spawn`` start method by default) whose workers run ``setup`` once and use
+  ``torch_threads`` torch threads each.
+- :class:`RayExecutor`: Ray remote tasks, one CPU each, on a local Ray started
+  on the loopback interface only, or on a cluster (``address=``). Ray is an
+  optional extra (``pip install ray``).
+
+Worker processes import the objective by reference (its module and name), so
+it must be a module-level function or callable object of an importable module,
+not a lambda or a local function (Ray pickles those by value, a process pool
+cannot). Custom ops are registered when their module is imported: either the
+objective's module imports it, or ``setup=["my_ops"]`` imports it in every
+worker before the first trial.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import math
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future, InvalidStateError, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from numbers import Real
+from typing import Any
+
+from .strategy import SearchError
+
+Setup = str | Callable[[], object] | Sequence[str | Callable[[], object]] | None
+
+MAX_ERROR_CHARS = 8000
+"""Longest error text (traceback) kept for a failed trial; longer ones keep their end."""
+
+
+# -- what runs in a worker ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one trial as a worker reports it (plain values only, so it pickles anywhere)."""
+
+    status: str  # "complete" or "failed"
+    score: float | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    started: float | None = None  # wall clock (time.time()) in the worker
+    finished: float | None = None
+    duration: float | None = None  # seconds (perf_counter)
+
+
+class TrialTimeout(TimeoutError):
+    """Raised inside an objective that runs past the runner's ``timeout``."""
+
+
+def execute_trial(objective: Callable[[Any], Any], arch: Any, timeout: float | None = None) -> Outcome:
+    """Evaluate ``objective(arch)`` and turn what happens into an :class:`Outcome`; never raises for a bad trial.
+
+    A trial fails when the objective raises, returns something that is neither
+    a number nor a dict holding a number under ``"score"``, returns a
+    non-finite score (NaN, ±inf), or runs past ``timeout`` seconds. Where the
+    trial runs in its process's main thread (the in-process default, a process
+    pool, Ray), the time limit interrupts it with :class:`TrialTimeout` (a
+    ``SIGALRM`` timer: Python code stops at the next bytecode, a long native
+    call such as one huge matrix product finishes first); elsewhere (a thread
+    pool) it is checked when the objective returns.
+    """
+    started = time.time()
+    t0 = time.perf_counter()
+    try:
+        with _time_limit(timeout):
+            value = objective(arch)
+    except TrialTimeout:
+        return _failed(f"timed out: ran past the {timeout:g} s time limit", started, t0)
+    except Exception as error:  # a failing trial must not stop the search
+        return _failed(_error_text(error), started, t0)
+    duration = time.perf_counter() - t0
+    finished = time.time()
+    if timeout is not None and duration > timeout:
+        return Outcome("failed", None, {}, f"timed out: ran {duration:.3g} s, past the {timeout:g} s time limit",
+                       started, finished, duration)
+    score, metrics, problem = _parse(value)
+    if problem is not None:
+        return Outcome("failed", None, metrics, problem, started, finished, duration)
+    return Outcome("complete", score, metrics, None, started, finished, duration)
+
+
+def _failed(error: str, started: float, t0: float) -> Outcome:
+    return Outcome("failed", None, {}, error, started, time.time(), time.perf_counter() - t0)
+
+
+def _error_text(error: BaseException) -> str:
+    text = "".join(traceback.format_exception(error)).rstrip()
+    return text if len(text) <= MAX_ERROR_CHARS else "…" + text[-MAX_ERROR_CHARS:]
+
+
+def _parse(value: Any) -> tuple[float | None, dict[str, Any], str | None]:
+    """``(score, metrics, problem)`` of what an objective returned."""
+    metrics: dict[str, Any] = {}
+    if isinstance(value, Mapping):
+        metrics = _plain({str(k): v for k, v in value.items() if k != "score"})
+        if "score" not in value:
+            return None, metrics, f"objective returned a dict without a 'score' key (keys: {sorted(map(str, value))})"
+        raw = value["score"]
+    else:
+        raw = value
+    score = _number(raw)
+    if score is None:
+        return None, metrics, (f"objective must return a number or a dict with a number under 'score', "
+                               f"got {_short(raw)}")
+    if not math.isfinite(score):
+        return None, metrics, f"objective returned a non-finite score: {score}"
+    return score, metrics, None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Real):
+        return float(value)
+    item = getattr(value, "item", None)  # a 0-d torch tensor or numpy array
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        return _number(item())
+    return None
+
+
+def _plain(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` as JSON values: numpy/torch scalars become numbers, anything else its ``str``."""
+    def default(value: Any) -> Any:
+        number = _number(value)
+        return number if number is not None else str(value)
+    return json.loads(json.dumps(metrics, default=default))
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+@contextmanager
+def _time_limit(timeout: float | None):
+    """Raise :class:`TrialTimeout` in the body after ``timeout`` seconds (main thread with SIGALRM only)."""
+    if (timeout is None or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise TrialTimeout(f"ran past the {timeout:g} s time limit")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, timeout)
+    t0 = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_delay > 0:  # give back a timer someone else had set (e.g. pytest-timeout)
+            signal.setitimer(signal.ITIMER_REAL, max(outer_delay - (time.monotonic() - t0), 1e-3), outer_interval)
+
+
+# -- worker setup ---------------------------------------------------------------
+
+_prepared: set[str] = set()
+
+
+def prepare_worker(setup: Setup = None, torch_threads: int | None = 1) -> None:
+    """Run once per worker process: set torch's thread count, import ``setup`` modules, call ``setup`` callables.
+
+    ``setup`` is a module name (``"my_ops"``), a picklable callable, or a list
+    of them. Importing a module registers the custom ops it defines.
+    """
+    key = repr((_normalise_setup(setup), torch_threads))
+    if key in _prepared:
+        return
+    if torch_threads is not None:
+        import torch
+        torch.set_num_threads(torch_threads)
+    for item in _normalise_setup(setup):
+        if isinstance(item, str):
+            importlib.import_module(item)
+        else:
+            item()
+    _prepared.add(key)
+
+
+def _normalise_setup(setup: Setup) -> tuple[str | Callable[[], object], ...]:
+    if setup is None:
+        return ()
+    if isinstance(setup, str) or callable(setup):
+        return (setup,)
+    items = tuple(setup)
+    for item in items:
+        if not (isinstance(item, str) or callable(item)):
+            raise SearchError(f"setup must be module names or callables, got {item!r}")
+    return items
+
+
+def _check_threads(torch_threads: int | None) -> None:
+    if torch_threads is not None and (not isinstance(torch_threads, int) or isinstance(torch_threads, bool)
+                                      or torch_threads < 1):
+        raise SearchError(f"torch_threads must be a positive int or None, got torch_threads={torch_threads!r}")
+
+
+def _check_workers(name: str, value: int | None) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise SearchError(f"{name} must be a positive int or None, got {name}={value!r}")
+
+
+# -- executors ----------------------------------------------------------------
+
+
+class InlineExecutor(Executor):
+    """Runs each submitted call at once in the calling thread (the runner's default: one trial at a time)."""
+
+    max_workers = 1
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as error:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+        return future
+
+
+class ProcessPool(ProcessPoolExecutor):
+    """A process pool for trials: ``max_workers`` processes, each with ``torch_threads`` torch threads.
+
+    ``setup`` (module names and/or picklable callables) runs once in each
+    worker before its first trial: import the modules that register your
+    custom ops there. ``mp_context`` defaults to ``"spawn"``: fresh
+    interpreters, safe with torch's thread pools (forking a process that has
+    run torch code can hang), and the start method Python is moving to. With
+    spawn, a script that creates the pool needs the usual
+    ``if __name__ == "__main__":`` guard.
+    """
+
+    def __init__(self, max_workers: int | None = None, *, setup: Setup = None, torch_threads: int | None = 1,
+                 mp_context: str | Any = "spawn") -> None:
+        _check_workers("max_workers", max_workers)
+        _check_threads(torch_threads)
+        context = multiprocessing.get_context(mp_context) if isinstance(mp_context, str) else mp_context
+        super().__init__(max_workers, mp_context=context, initializer=prepare_worker,
+                         initargs=(_normalise_setup(setup), torch_threads))
+        self.max_workers: int = self._max_workers
+
+
+def _ray_call(setup: tuple, torch_threads: int | None, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    prepare_worker(setup, torch_threads)
+    return fn(*args, **kwargs)
+
+
+class _RayFuture(Future):
+    """A future over a Ray ``ObjectRef``; :meth:`cancel` also kills the task (``ray.cancel(force=True)``)."""
+
+    def __init__(self, ray: Any, ref: Any) -> None:
+        super().__init__()
+        self._ray = ray
+        self._ref = ref
+        ref.future().add_done_callback(self._copy)
+
+    def _copy(self, inner: Future) -> None:
+        try:
+            if inner.cancelled():
+                self.cancel()
+            elif inner.exception() is not None:
+                self.set_exception(inner.exception())
+            else:
+                self.set_result(inner.result())
+        except InvalidStateError:  # already cancelled from our side
+            pass
+
+    def cancel(self) -> bool:
+        if not self.done():
+            try:
+                self._ray.cancel(self._ref, force=True)
+            except Exception:  # the task may have just finished
+                pass
+        return super().cancel()
+
+
+LOCAL_RAY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Set to ``0`` while a local Ray starts: Ray then takes the loopback address as the node address and binds its
+servers there (otherwise it replaces ``127.0.0.1`` by the machine's outward address and listens on every interface)."""
+
+
+class RayExecutor(Executor):
+    """Trials as Ray remote tasks (``cpus_per_trial`` CPUs each, no retries).
+
+    With ``address=None`` and no Ray running yet, starts a local Ray with
+    ``num_cpus`` CPUs (default: all), no dashboard, bound to the loopback
+    interface only (a :class:`SearchError` if Ray would expose an outward
+    address), and shuts it down on :meth:`shutdown`. With ``address=`` (e.g.
+    ``"auto"`` or ``"ray://head:10001"``) it joins that cluster; with Ray
+    already initialised it uses it as it is. ``runtime_env`` is Ray's
+    (``{"py_modules": [...], "pip": [...]}``): on a cluster, ship your
+    objective's and custom ops' modules with it; on a local Ray, workers see
+    the driver's ``sys.path``. ``setup`` and ``torch_threads`` are as for
+    :class:`ProcessPool`, run once per Ray worker process.
+
+    ``max_workers`` (trials kept in flight by the runner) defaults to the
+    cluster's CPUs divided by ``cpus_per_trial``.
+    """
+
+    def __init__(self, num_cpus: int | None = None, address: str | None = None, *, setup: Setup = None,
+                 torch_threads: int | None = 1, cpus_per_trial: float = 1, max_workers: int | None = None,
+                 runtime_env: dict[str, Any] | None = None, **init_kwargs: Any) -> None:
+        _check_workers("num_cpus", num_cpus)
+        _check_workers("max_workers", max_workers)
+        _check_threads(torch_threads)
+        if isinstance(cpus_per_trial, bool) or not isinstance(cpus_per_trial, Real) or not cpus_per_trial > 0:
+            raise SearchError(f"cpus_per_trial must be a positive number, got cpus_per_trial={cpus_per_trial!r}")
+        ray = import_ray()
+        self._ray = ray
+        self._owner = False
+        self._shutdown = False
+        if not ray.is_initialized():
+            kwargs = {"include_dashboard": False, "logging_level": logging.WARNING, **init_kwargs}
+            if runtime_env is not None:
+                kwargs["runtime_env"] = runtime_env
+            if address is None:
+                _start_local_ray(ray, num_cpus, kwargs)
+            else:
+                ray.init(address=address, **kwargs)
+            self._owner = True
+        cpus = ray.cluster_resources().get("CPU", 1)
+        self.max_workers: int = max_workers or max(1, int(cpus // cpus_per_trial))
+        self._setup = _normalise_setup(setup)
+        self._torch_threads = torch_threads
+        self._remote = ray.remote(num_cpus=cpus_per_trial, max_retries=0)(_ray_call)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        if self._shutdown:
+            raise RuntimeError("cannot submit to a RayExecutor after shutdown()")
+        ref = self._remote.remote(self._setup, self._torch_threads, fn, args, kwargs)
+        return _RayFuture(self._ray, ref)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop accepting trials; shut Ray down if this executor started it."""
+        if self._shutdown:
+            return
+        self._shutdown = True
+        if self._owner and self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a :class:`SearchError` saying how to install it."""
+    try:
+        import ray
+    except ImportError as error:
+        raise SearchError("the Ray executor needs Ray, an optional extra: pip install 'nas-wiring[ray]' "
+                          f"(or pip install ray); import failed: {error}") from None
+    return ray
+
+
+def _start_local_ray(ray: Any, num_cpus: int | None, kwargs: dict[str, Any]) -> None:
+    saved_env = os.environ.get(LOCAL_RAY_ENV)
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    saved_flag = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[LOCAL_RAY_ENV] = "0"
+    if saved_flag is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
+    finally:
+        if saved_env is None:
+            os.environ.pop(LOCAL_RAY_ENV, None)
+        else:
+            os.environ[LOCAL_RAY_ENV] = saved_env
+        if saved_flag is not None:
+            constants.ENABLE_RAY_CLUSTER = saved_flag
+    address = ray_node_address(ray)
+    if address is not None and not (address.startswith("127.") or address in ("::1", "localhost")):
+        ray.shutdown()
+        raise SearchError(f"the local Ray started on address {address!r}, not the loopback interface; refusing to "
+                          "run on it (start Ray yourself, or pass address= to join a cluster on purpose)")
+
+
+def ray_node_address(ray: Any) -> str | None:
+    """The address of the node this driver runs on (``127.0.0.1`` for a local, loopback-only Ray)."""
+    try:
+        return ray.util.get_node_ip_address()
+    except Exception:  # pragma: no cover - older or newer Ray
+        return None
+
+
+EXECUTORS = ("inline", "process", "ray")
+
+
+def make_executor(name: str, workers: int | None = None, *, setup: Setup = None,
+                  torch_threads: int | None = 1, address: str | None = None) -> Executor:
+    """An executor by name (for the CLI): ``"inline"``, ``"process"`` (a :class:`ProcessPool` of ``workers``),
+    or ``"ray"`` (a :class:`RayExecutor` with ``num_cpus=workers`` locally, or joining ``address``)."""
+    if name == "inline":
+        return InlineExecutor()
+    if name == "process":
+        return ProcessPool(workers, setup=setup, torch_threads=torch_threads)
+    if name == "ray":
+        return RayExecutor(workers, address, setup=setup, torch_threads=torch_threads)
+    raise SearchError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+
+
+def executor_workers(executor: Executor) -> int:
+    """How many trials ``executor`` runs at once: its ``max_workers`` (or ``_max_workers``), else 1."""
+    for name in ("max_workers", "_max_workers"):
+        value = getattr(executor, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+    return 1

@@ -1,0 +1,198 @@
+"""Model-based strategies: Bayesian optimisation (GP + EI) and a GNN predictor over typed DAGs.
+
+Both share one loop: after ``initial`` random asks, fit a model on what was
+told, score a pool of fresh candidates (random samples and mutants of the
+best so far) and ask the best-scoring one not asked before.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .hparams import Categorical, HyperparameterSpace, Joint
+from .strategy import SearchError, Strategy
+
+
+class _ModelBased(Strategy):
+    def __init__(self, space: Any, *, seed: int | None = None, initial: int = 10, candidates: int = 100,
+                 mutants: float = 0.5) -> None:
+        super().__init__(space, seed=seed)
+        if not isinstance(initial, int) or isinstance(initial, bool) or initial < 1:
+            raise SearchError(f"initial must be a positive int, got initial={initial!r}")
+        if not isinstance(candidates, int) or isinstance(candidates, bool) or candidates < 1:
+            raise SearchError(f"candidates must be a positive int, got candidates={candidates!r}")
+        if not 0 <= mutants <= 1:
+            raise SearchError(f"mutants must be a fraction in [0, 1], got mutants={mutants!r}")
+        self.initial, self.candidates, self.mutant_fraction = initial, candidates, mutants
+        self.asked: set[str] = set()
+
+    def _ask(self) -> Hashable:
+        scored = [(a, v) for a, v in self.history if v is not None]
+        if len(scored) < self.initial:
+            return self._new(lambda: self.space.sample(self.rng))
+        self._fit([a for a, _ in scored], np.array([v for _, v in scored], dtype=float))
+        best = [a for a, _ in sorted(scored, key=lambda item: -item[1])[:5]]
+        pool, keys = [], set()
+        for i in range(self.candidates):
+            if i < self.mutant_fraction * self.candidates:
+                arch = self.space.mutate(best[i % len(best)], self.rng)
+            else:
+                arch = self.space.sample(self.rng)
+            key = self.space.encode(arch)
+            if key not in self.asked and key not in keys:
+                keys.add(key)
+                pool.append(arch)
+        if not pool:
+            return self._new(lambda: self.space.sample(self.rng))
+        scores = self._score(pool, max(v for _, v in scored))
+        choice = pool[int(np.argmax(scores))]
+        self.asked.add(self.space.encode(choice))
+        return choice
+
+    def _new(self, draw: Any, tries: int = 100) -> Hashable:
+        for _ in range(tries):
+            arch = draw()
+            key = self.space.encode(arch)
+            if key not in self.asked:
+                break
+        self.asked.add(key)
+        return arch
+
+    @abstractmethod
+    def _fit(self, archs: list[Hashable], values: np.ndarray) -> None:
+        """Fit the surrogate on the told architectures."""
+
+    @abstractmethod
+    def _score(self, pool: list[Hashable], best: float) -> np.ndarray:
+        """Acquisition score of each candidate (higher is asked first)."""
+
+
+def features(space: Any, arch: Hashable) -> list[float]:
+    """A numeric vector for ``arch``: one-hot per decision; numeric hyperparameters as values in [0, 1]."""
+    if isinstance(space, Joint):
+        return features(space.arch_space, arch[0]) + features(space.hparam_space, arch[1])
+    if isinstance(space, HyperparameterSpace):
+        vector = []
+        for name, value in arch:
+            param = space.params[name]
+            if isinstance(param, Categorical):
+                vector += [float(value == c) for c in param.choices]
+            else:
+                vector.append(param._to_unit(value))
+        return vector
+    vector = []
+    for decision, index in zip(space.decisions(), space.to_decisions(arch)):
+        vector += [float(index == i) for i in range(len(decision.choices))]
+    return vector
+
+
+class BayesianOptimization(_ModelBased):
+    """Gaussian process (scikit-learn, Matern 5/2 + noise) with expected improvement (SPEC §11).
+
+    Architectures become one-hot vectors over their decisions; numeric
+    hyperparameters enter as values scaled to [0, 1] (log scale where declared).
+    EI picks among ``candidates`` fresh samples and mutants of the best.
+    """
+
+    def __init__(self, space: Any, *, seed: int | None = None, initial: int = 10, candidates: int = 200,
+                 xi: float = 0.01) -> None:
+        super().__init__(space, seed=seed, initial=initial, candidates=candidates)
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+        self.xi = xi
+        self.gp = GaussianProcessRegressor(ConstantKernel() * Matern(nu=2.5) + WhiteKernel(), normalize_y=True,
+                                           random_state=self.rng.getrandbits(31))
+
+    def _fit(self, archs: list[Hashable], values: np.ndarray) -> None:
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.gp.fit(np.array([features(self.space, a) for a in archs]), values)
+
+    def _score(self, pool: list[Hashable], best: float) -> np.ndarray:
+        from scipy.stats import norm
+
+        mean, std = self.gp.predict(np.array([features(self.space, a) for a in pool]), return_std=True)
+        std = np.maximum(std, 1e-9)
+        z = (mean - best - self.xi) / std
+        return (mean - best - self.xi) * norm.cdf(z) + std * norm.pdf(z)
+
+
+class _GIN(nn.Module):
+    def __init__(self, features: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        from torch_geometric.nn import GINConv
+
+        dims = [features] + [hidden] * layers
+        self.convs = nn.ModuleList(
+            GINConv(nn.Sequential(nn.Linear(a, b), nn.ReLU(), nn.Linear(b, b))) for a, b in zip(dims, dims[1:]))
+        self.out = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, data: Any) -> torch.Tensor:
+        from torch_geometric.nn import global_add_pool
+
+        x = data.x
+        for conv in self.convs:
+            x = torch.relu(conv(x, data.edge_index))
+        return self.out(global_add_pool(x, data.batch)).squeeze(-1)
+
+
+class PredictorSearch(_ModelBased):
+    """A GIN (torch-geometric) trained on the typed DAGs told so far predicts scores (beyond the seed systems).
+
+    Every architecture becomes ``wiring.to_pyg(space.to_graph(arch))`` (op
+    one-hot features, subgraphs expanded); after ``initial`` random asks the
+    GIN is retrained (``epochs`` of Adam on standardised scores) before each
+    ask and the best-predicted fresh candidate is asked.
+    """
+
+    def __init__(self, space: Any, *, seed: int | None = None, initial: int = 10, candidates: int = 100,
+                 hidden: int = 32, layers: int = 3, epochs: int = 60, lr: float = 0.005) -> None:
+        super().__init__(space, seed=seed, initial=initial, candidates=candidates)
+        if not callable(getattr(space, "to_graph", None)):
+            raise SearchError(f"PredictorSearch needs a space with to_graph(), got {space!r}")
+        self.hidden, self.layers, self.epochs, self.lr = hidden, layers, epochs, lr
+        self._graphs: dict[str, Any] = {}
+        self.model: _GIN | None = None
+
+    def _data(self, arch: Hashable) -> Any:
+        from ..pyg import to_pyg
+
+        key = self.space.encode(arch)
+        if key not in self._graphs:
+            self._graphs[key] = to_pyg(self.space.to_graph(arch))
+        return self._graphs[key]
+
+    def _fit(self, archs: list[Hashable], values: np.ndarray) -> None:
+        from torch_geometric.data import Batch
+
+        batch = Batch.from_data_list([self._data(a) for a in archs])
+        target = torch.tensor((values - values.mean()) / (values.std() + 1e-9), dtype=torch.float32)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.rng.getrandbits(63))
+            self.model = _GIN(batch.x.shape[1], self.hidden, self.layers)
+            optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+            for _ in range(self.epochs):
+                optimizer.zero_grad()
+                loss = nn.functional.mse_loss(self.model(batch), target)
+                loss.backward()
+                optimizer.step()
+        if not math.isfinite(float(loss)):
+            raise SearchError("the predictor diverged (non-finite loss)")
+
+    def _score(self, pool: Sequence[Hashable], best: float) -> np.ndarray:
+        from torch_geometric.data import Batch
+
+        with torch.no_grad():
+            return self.model(Batch.from_data_list([self._data(a) for a in pool])).numpy()

@@ -1,0 +1,125 @@
+"""REINFORCE with an LSTM controller over ``space.decisions()`` (Zoph & Le 2017; ENAS; SPEC §4, §5).
+
+The controller emits one token per decision: an embedding of the previous
+token feeds an LSTM cell; a ``choice`` decision samples from a softmax over
+its own linear head, with logits ``tanh_constant · tanh(logits / temperature)``
+(ENAS); a ``skip`` decision (source j → target i) samples a Bernoulli with
+P = sigmoid(vᵀ tanh(W_prev h_j + W_curr h_i)) over the anchor-point hidden
+states of the two layers (Zoph & Le's anchor-point attention). After every
+``batch`` (m) told architectures, one Adam step on
+
+    −(1/m) Σ_k Σ_t log P(a_t | a_<t) (R_k − b)  −  entropy_weight · H
+
+with the moving-average baseline b ← b − (1 − decay)(b − R).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .strategy import SearchError, Strategy
+
+
+class Controller(nn.Module):
+    """The LSTM controller; :meth:`run` samples (or scores) one token sequence."""
+
+    def __init__(self, decisions: Sequence[Any], hidden: int, temperature: float, tanh_constant: float) -> None:
+        super().__init__()
+        self.decisions = list(decisions)
+        self.temperature, self.tanh_constant = temperature, tanh_constant
+        self.start = nn.Parameter(torch.zeros(1, hidden))
+        self.cell = nn.LSTMCell(hidden, hidden)
+        widths = [len(d.choices) for d in self.decisions]
+        self.embed = nn.ModuleList(nn.Embedding(w, hidden) for w in widths)
+        self.heads = nn.ModuleList(nn.Linear(hidden, w) if d.kind == "choice" else nn.Identity()
+                                   for d, w in zip(self.decisions, widths))
+        self.w_prev = nn.Linear(hidden, hidden, bias=False)
+        self.w_curr = nn.Linear(hidden, hidden, bias=False)
+        self.v = nn.Linear(hidden, 1, bias=False)
+        self.anchor0 = nn.Parameter(torch.zeros(1, hidden))
+
+    def run(self, generator: torch.Generator | None, given: Sequence[int] | None = None
+            ) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+        """Sample tokens (or score ``given`` ones): (tokens, Σ log P, Σ entropy)."""
+        h = c = torch.zeros_like(self.start)
+        x = self.start
+        anchors: dict[int, torch.Tensor] = {}
+        tokens, log_p, entropy = [], torch.zeros(()), torch.zeros(())
+        for t, decision in enumerate(self.decisions):
+            h, c = self.cell(x, (h, c))
+            if decision.kind == "skip":
+                anchors.setdefault(decision.target, h)
+                source = anchors.get(decision.source, self.anchor0)
+                p_one = torch.sigmoid(self.v(torch.tanh(self.w_prev(source) + self.w_curr(anchors[decision.target]))))
+                probs = torch.cat([1 - p_one, p_one], dim=-1).squeeze(0)
+            else:
+                logits = self.heads[t](h).squeeze(0) / self.temperature
+                probs = torch.softmax(self.tanh_constant * torch.tanh(logits), dim=-1)
+            token = given[t] if given is not None else int(torch.multinomial(probs, 1, generator=generator))
+            tokens.append(token)
+            log_p = log_p + torch.log(probs[token].clamp_min(1e-12))
+            entropy = entropy - (probs * torch.log(probs.clamp_min(1e-12))).sum()
+            x = self.embed[t](torch.tensor([token]))
+        return tokens, log_p, entropy
+
+
+class Reinforce(Strategy):
+    """REINFORCE over any space with ``decisions()`` / ``from_decisions()`` / ``to_decisions()``.
+
+    Defaults follow the official ENAS code: 64 LSTM units, temperature 5,
+    tanh constant 1.5, Adam lr 0.0035, baseline decay 0.99, entropy weight
+    1e-4; ``batch`` = m architectures per update (Zoph & Le). Reward = the told
+    value (cube it in the objective for Zoph & Le's reward). Failed trials do
+    not update the controller.
+    """
+
+    def __init__(self, space: Any, *, seed: int | None = None, batch: int = 1, hidden: int = 64,
+                 lr: float = 0.0035, temperature: float = 5.0, tanh_constant: float = 1.5,
+                 baseline_decay: float = 0.99, entropy_weight: float = 1e-4) -> None:
+        super().__init__(space, seed=seed)
+        for method in ("decisions", "from_decisions", "to_decisions"):
+            if not callable(getattr(space, method, None)):
+                raise SearchError(f"Reinforce needs a space with {method}(), got {space!r}")
+        if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+            raise SearchError(f"batch must be a positive int, got batch={batch!r}")
+        if not 0 <= baseline_decay < 1:
+            raise SearchError(f"baseline_decay must be in [0, 1), got {baseline_decay!r}")
+        decisions = space.decisions()
+        for d in decisions:
+            if d.kind == "skip" and len(d.choices) != 2:
+                raise SearchError(f"skip decision {d.name!r} must have two choices (off, on), got {d.choices}")
+        self.batch, self.entropy_weight, self.decay = batch, entropy_weight, baseline_decay
+        torch_seed = self.rng.getrandbits(63)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(torch_seed)
+            self.controller = Controller(decisions, hidden, temperature, tanh_constant)
+        self.generator = torch.Generator().manual_seed(torch_seed)
+        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)
+        self.baseline: float | None = None
+        self.told: list[tuple[list[int], float]] = []
+
+    def _ask(self) -> Hashable:
+        with torch.no_grad():
+            tokens, _, _ = self.controller.run(self.generator)
+        return self.space.from_decisions(tokens)
+
+    def _tell(self, arch: Hashable, value: float | None) -> None:
+        if value is None:
+            return
+        self.told.append((self.space.to_decisions(arch), value))
+        if len(self.told) < self.batch:
+            return
+        loss = torch.zeros(())
+        for tokens, reward in self.told:
+            self.baseline = reward if self.baseline is None else self.baseline - (1 - self.decay) * (
+                self.baseline - reward)
+            _, log_p, entropy = self.controller.run(None, tokens)
+            loss = loss - log_p * (reward - self.baseline) - self.entropy_weight * entropy
+        self.optimizer.zero_grad()
+        (loss / len(self.told)).backward()
+        self.optimizer.step()
+        self.told = []

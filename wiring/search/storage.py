@@ -1,0 +1,229 @@
+"""The trial runner's embedded SQLite storage.
+
+One file holds one search: a ``meta`` table (the search setup's fingerprint,
+format version) and a ``trials`` table, one row per asked trial. Only the
+driver process opens it; workers never touch it. Every state change of a trial
+is committed at once (WAL journal, ``synchronous=NORMAL``), so a killed driver
+loses nothing that had finished; a power cut may lose the last commits.
+
+A lock file (``<storage>.lock``, ``flock``) keeps two running searches off one
+storage; the operating system drops it when its process dies, even by SIGKILL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .strategy import SearchError
+
+try:  # Unix; elsewhere the lock is skipped.
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+FORMAT_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    number          INTEGER PRIMARY KEY,
+    encoding        TEXT NOT NULL,
+    graph_hash      TEXT,
+    hyperparameters TEXT,
+    status          TEXT NOT NULL,
+    score           REAL,
+    metrics         TEXT,
+    error           TEXT,
+    asked           REAL NOT NULL,
+    started         REAL,
+    finished        REAL,
+    duration        REAL,
+    ask_seq         INTEGER NOT NULL UNIQUE,
+    tell_seq        INTEGER UNIQUE
+);
+"""
+
+_COLUMNS = ("number", "encoding", "graph_hash", "hyperparameters", "status", "score", "metrics", "error", "asked",
+            "started", "finished", "duration", "ask_seq", "tell_seq")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One stored trial, as read back (JSON columns decoded)."""
+
+    number: int
+    encoding: str
+    graph_hash: str | None
+    hyperparameters: Any
+    status: str
+    score: float | None
+    metrics: dict[str, Any]
+    error: str | None
+    asked: float
+    started: float | None
+    finished: float | None
+    duration: float | None
+    ask_seq: int
+    tell_seq: int | None
+
+
+class Storage:
+    """A search's SQLite file (``path``), or an in-memory database (``path=None``)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, *, readonly: bool = False) -> None:
+        self.path = None if path is None else Path(path)
+        self._lock = None
+        if self.path is None:
+            self.db = sqlite3.connect(":memory:", isolation_level=None)
+        else:
+            if readonly:
+                if not self.path.exists():
+                    raise SearchError(f"no search storage at {str(self.path)!r}")
+                # No lock: reading while a search writes is safe in WAL mode.
+                self.db = sqlite3.connect(self.path, isolation_level=None)
+            else:
+                if self.path.parent and not self.path.parent.exists():
+                    raise SearchError(f"storage folder {str(self.path.parent)!r} does not exist")
+                self._acquire_lock()
+                try:
+                    self.db = sqlite3.connect(self.path, isolation_level=None)
+                except sqlite3.Error as error:
+                    self._release_lock()
+                    raise SearchError(f"cannot open search storage {str(self.path)!r}: {error}") from error
+        try:
+            if not readonly:
+                if self.path is not None:
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                    self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.executescript(_SCHEMA)
+            else:
+                self.db.execute("SELECT 1 FROM meta LIMIT 1")
+        except sqlite3.DatabaseError as error:
+            self.close()
+            raise SearchError(f"{str(self.path)!r} is not a search storage (SQLite says: {error})") from error
+
+    # -- locking -------------------------------------------------------------
+
+    def _acquire_lock(self) -> None:
+        if fcntl is None:  # pragma: no cover
+            return
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = open(lock_path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise SearchError(f"storage {str(self.path)!r} is in use by another running search "
+                              f"(lock {str(lock_path)!r} is held)") from None
+        self._lock = handle
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def close(self) -> None:
+        """Close the database (checkpointing its WAL) and release the lock."""
+        db, self.db = getattr(self, "db", None), None
+        if db is not None:
+            db.close()
+        self._release_lock()
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- meta ----------------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM meta"))
+
+    def set_meta(self, values: Mapping[str, str]) -> None:
+        with self._transaction():
+            self.db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(values.items()))
+
+    # -- trials --------------------------------------------------------------
+
+    def rows(self) -> list[Row]:
+        """Every stored trial, by number."""
+        cursor = self.db.execute(f"SELECT {', '.join(_COLUMNS)} FROM trials ORDER BY number")
+        rows = []
+        for values in cursor:
+            record = dict(zip(_COLUMNS, values))
+            record["hyperparameters"] = _loads(record["hyperparameters"])
+            record["metrics"] = _loads(record["metrics"]) or {}
+            rows.append(Row(**record))
+        return rows
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+
+    def insert(self, *, number: int, encoding: str, graph_hash: str | None, hyperparameters: Any, asked: float,
+               ask_seq: int) -> None:
+        """Record an asked trial (status ``running``)."""
+        with self._transaction():
+            self.db.execute(
+                "INSERT INTO trials (number, encoding, graph_hash, hyperparameters, status, asked, ask_seq) "
+                "VALUES (?, ?, ?, ?, 'running', ?, ?)",
+                (number, encoding, graph_hash, _dumps(hyperparameters), asked, ask_seq))
+
+    def restart(self, number: int) -> None:
+        """Mark an interrupted trial as running again (its old partial record is dropped)."""
+        with self._transaction():
+            self.db.execute("UPDATE trials SET status='running', score=NULL, metrics=NULL, error=NULL, started=NULL, "
+                            "finished=NULL, duration=NULL WHERE number=?", (number,))
+
+    def finish(self, number: int, *, status: str, score: float | None, metrics: Mapping[str, Any] | None,
+               error: str | None, started: float | None, finished: float | None, duration: float | None,
+               tell_seq: int | None = None) -> None:
+        """Record a trial's outcome (and, when given, the sequence number of its tell) in one commit."""
+        with self._transaction():
+            self.db.execute(
+                "UPDATE trials SET status=?, score=?, metrics=?, error=?, started=?, finished=?, duration=?, "
+                "tell_seq=? WHERE number=?",
+                (status, score, _dumps(metrics or {}), error, started, finished, duration, tell_seq, number))
+
+    def told(self, tells: Iterable[tuple[int, int]]) -> None:
+        """Record ``(number, tell_seq)`` pairs in one commit."""
+        with self._transaction():
+            self.db.executemany("UPDATE trials SET tell_seq=? WHERE number=?", [(s, n) for n, s in tells])
+
+    def stop(self, numbers: Iterable[int]) -> None:
+        """Mark unfinished trials as ``stopped`` (the search was interrupted)."""
+        with self._transaction():
+            self.db.executemany("UPDATE trials SET status='stopped' WHERE number=? AND status='running'",
+                                [(n,) for n in numbers])
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, default=repr)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
