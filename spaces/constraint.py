@@ -21,7 +21,8 @@ import networkx as nx
 import torch
 
 import wiring
-from wiring.analysis import Analysis, NodeInfo, analyse
+from ops import Shape
+from wiring.analysis import Analysis, NodeInfo, analyse, input_shapes_arg
 
 from .errors import SpaceError
 
@@ -52,9 +53,10 @@ class LatencyTable:
     entries: dict[str, float] = field(default_factory=dict)
     device: str = "cpu"
 
-    def latency(self, G: nx.DiGraph) -> float:
+    def latency(self, G: nx.DiGraph, input_shape: Shape | None = None) -> float:
+        """Σ of the entries of ``G``'s nodes for ``input_shape`` (default: the graph's declared input shape)."""
         total = 0.0
-        for info in _leaves(analyse(G)):
+        for info in _leaves(analyse(G, input_shapes_arg(input_shape))):
             key = _key(info)
             if key not in self.entries:
                 raise SpaceError(f"latency table has no entry for node {info.label!r} ({key}); "
@@ -62,13 +64,14 @@ class LatencyTable:
             total += self.entries[key]
         return total
 
-    def measure(self, graphs: Iterable[nx.DiGraph], *, repeats: int = 10) -> LatencyTable:
+    def measure(self, graphs: Iterable[nx.DiGraph], *, repeats: int = 10,
+                input_shape: Shape | None = None) -> LatencyTable:
         """Time every (op, params, input shapes) of ``graphs`` not yet in the table; returns ``self``."""
-        if repeats < 1:
-            raise SpaceError(f"repeats must be at least 1, got {repeats}")
+        if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+            raise SpaceError(f"repeats must be an int >= 1, got repeats={repeats!r}")
         device = torch.device(self.device)
         for G in graphs:
-            for info in _leaves(analyse(G)):
+            for info in _leaves(analyse(G, input_shapes_arg(input_shape))):
                 key = _key(info)
                 if key not in self.entries:
                     self.entries[key] = _time_op(info, device, repeats)
@@ -84,6 +87,9 @@ class LatencyTable:
             with open(path) as file:
                 data = json.load(file)
             entries = {str(k): float(v) for k, v in data["entries"].items()}
+            bad = [k for k, v in entries.items() if not (math.isfinite(v) and v >= 0)]
+            if bad:
+                raise ValueError(f"entry {bad[0]!r} is {entries[bad[0]]}, not a latency in ms")
             return cls(entries, str(data.get("device", "cpu")))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise SpaceError(f"{path}: not a latency table ({type(error).__name__}: {error})") from None
@@ -117,8 +123,8 @@ def _time_op(info: NodeInfo, device: torch.device, repeats: int) -> float:
 class Constraint:
     """Upper limits on parameters, multiply-adds and latency (ms); ``None`` means no limit.
 
-    ``input_shape`` (without batch) is the input costs are computed for; by
-    default the graph's declared input shape. ``max_latency`` needs ``latency``,
+    ``input_shape`` (without batch) is the input costs and latency are computed
+    for; by default the graph's declared input shape. ``max_latency`` needs ``latency``,
     a :class:`LatencyTable`.
     """
 
@@ -136,6 +142,10 @@ class Constraint:
                 raise SpaceError(f"{name} must be a positive number or None, got {name}={value!r}")
         if self.max_latency is not None and not isinstance(self.latency, LatencyTable):
             raise SpaceError(f"max_latency needs latency=LatencyTable(...), got latency={self.latency!r}")
+        try:
+            input_shapes_arg(self.input_shape)
+        except wiring.GraphError as error:
+            raise SpaceError(f"input_shape: {error}") from None
 
     def violations(self, G: nx.DiGraph) -> list[str]:
         """Which limits ``G`` exceeds, as readable lines (empty when admitted)."""
@@ -147,7 +157,7 @@ class Constraint:
             if self.max_macs is not None and cost.macs > self.max_macs:
                 found.append(f"multiply-adds {cost.macs:,} > {self.max_macs:,}")
         if self.max_latency is not None:
-            latency = self.latency.latency(G)
+            latency = self.latency.latency(G, self.input_shape)
             if latency > self.max_latency:
                 found.append(f"latency {latency:.3f} ms > {self.max_latency} ms")
         return found

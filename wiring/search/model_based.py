@@ -188,7 +188,7 @@ class PredictorSearch(_ModelBased):
                 loss = nn.functional.mse_loss(self.model(batch), target)
                 loss.backward()
                 optimizer.step()
-        if not math.isfinite(float(loss)):
+        if not math.isfinite(loss.item()):
             raise SearchError("the predictor diverged (non-finite loss)")
 
     def _score(self, pool: Sequence[Hashable], best: float) -> np.ndarray:

@@ -1,0 +1,224 @@
+"""Every strategy: ask/tell contract, seed determinism, and beating random search on a known landscape."""
+
+import math
+import random
+
+import networkx as nx
+import pytest
+
+import wiring
+from spaces import Constraint, Decision, DecisionSpace, SpaceError
+from wiring.search import (STRATEGIES, BayesianOptimization, Categorical, ConstrainedEvolution, Float,
+                           GridSearch, HyperparameterSpace, Int, Joint, MnasNetReward, PredictorSearch,
+                           RandomSearch, RegularizedEvolution, Reinforce, SearchError, mnasnet_reward, pareto_front)
+
+OPS = ("identity", "max_pool", "avg_pool")
+
+
+class Chain(DecisionSpace):
+    """Five layers, each one of three parameter-free ops: 243 architectures."""
+
+    name = "chain"
+
+    def __init__(self, layers: int = 5, constraint=None):
+        super().__init__(constraint)
+        self.layers = layers
+
+    def decisions(self):
+        return [Decision(f"layer{i}", OPS) for i in range(self.layers)]
+
+    def to_graph(self, arch):
+        G = nx.DiGraph(schema=wiring.SCHEMA_VERSION)
+        G.add_node("x", op="input", params={"channels": 2, "size": [4, 4]})
+        previous = "x"
+        for i, op in enumerate(arch):
+            G.add_node(i, op=op)
+            G.add_edge(previous, i)
+            previous = i
+        G.add_node("out", op="output")
+        G.add_edge(previous, "out")
+        return G
+
+    def encode(self, arch):
+        return ",".join(arch)
+
+    def decode(self, text):
+        arch = tuple(text.split(","))
+        self.check(arch)
+        return arch
+
+
+def landscape(arch):
+    """Known optimum: every layer max_pool (score 0); each other op costs 1 or 2."""
+    return -sum(0 if op == "max_pool" else 1 if op == "avg_pool" else 2 for op in arch)
+
+
+OPTIMUM = 0
+FAST = {  # small settings so that each strategy learns within a 40-trial budget
+    "RandomSearch": {},
+    "GridSearch": {"shuffle": True},
+    "RegularizedEvolution": {"population": 10, "sample": 3},
+    "ConstrainedEvolution": {"population": 10, "top_k": 3, "mutations": 5, "crossovers": 5, "mutation_prob": 0.3},
+    "Reinforce": {"lr": 0.1},
+    "BayesianOptimization": {"initial": 8, "candidates": 30},
+    "PredictorSearch": {"initial": 8, "candidates": 30, "epochs": 30},
+}
+
+
+def run(strategy, budget, objective=landscape):
+    for _ in range(budget):
+        arch = strategy.ask()
+        strategy.tell(arch, objective(arch))
+    return strategy
+
+
+def test_every_strategy_has_fast_settings():
+    assert set(FAST) == set(STRATEGIES)
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_same_seed_same_trajectory(name):
+    trajectories = []
+    for _ in range(2):
+        strategy = run(STRATEGIES[name](Chain(), seed=3, **FAST[name]), 15)
+        trajectories.append([arch for arch, _ in strategy.history])
+    assert trajectories[0] == trajectories[1]
+
+
+@pytest.mark.parametrize("name", sorted(set(STRATEGIES) - {"RandomSearch", "GridSearch"}))
+def test_finds_the_optimum_more_often_than_random_search(name):
+    seeds, budget = range(6), 40
+    hits = sum(run(STRATEGIES[name](Chain(), seed=s, **FAST[name]), budget).best[1] == OPTIMUM for s in seeds)
+    random_hits = sum(run(RandomSearch(Chain(), seed=s), budget).best[1] == OPTIMUM for s in seeds)
+    assert hits > random_hits, (hits, random_hits)
+
+
+def test_several_asks_may_be_pending_and_failures_are_told_as_none():
+    strategy = RegularizedEvolution(Chain(), seed=0, population=4, sample=2)
+    batch = [strategy.ask() for _ in range(6)]
+    for i, arch in enumerate(reversed(batch)):
+        strategy.tell(arch, None if i % 2 else landscape(arch))
+    assert len(strategy.population) == 3  # failed trials never join the population
+    assert strategy.best[1] == max(landscape(a) for a in batch[::-1][::2])
+
+
+def test_tell_rejects_unknown_architectures_and_bad_values():
+    strategy = RandomSearch(Chain(), seed=0)
+    with pytest.raises(SearchError, match="not pending"):
+        strategy.tell(("identity",) * 5, 1.0)
+    arch = strategy.ask()
+    for bad in (math.nan, "1", True):
+        with pytest.raises(SearchError, match="value must be a number"):
+            strategy.tell(arch, bad)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: RandomSearch(object()), "space protocol"),
+    (lambda: RandomSearch(Chain(), seed="1"), "seed"),
+    (lambda: RegularizedEvolution(Chain(), population=0), "population"),
+    (lambda: RegularizedEvolution(Chain(), population=5, sample=6), "sample must not exceed"),
+    (lambda: ConstrainedEvolution(Chain(), mutation_prob=0), "mutation_prob"),
+    (lambda: Reinforce(Chain(), batch=0), "batch"),
+    (lambda: BayesianOptimization(Chain(), initial=0), "initial"),
+    (lambda: GridSearch(HyperparameterSpace(x=Float(0, 1))._sample), "space protocol"),
+])
+def test_bad_settings_raise_search_error(make, message):
+    with pytest.raises(SearchError, match=message):
+        make()
+
+
+def test_grid_search_asks_every_member_once_then_stops():
+    space = Chain(layers=2)
+    strategy = run(GridSearch(space), space.size())
+    assert {a for a, _ in strategy.history} == set(space.enumerate())
+    with pytest.raises(SearchError, match="every member"):
+        strategy.ask()
+
+
+def test_constrained_evolution_rejects_by_static_cost():
+    space = Chain(constraint=Constraint(max_params=0))  # parameter-free ops: all admitted
+    strategy = run(ConstrainedEvolution(space, seed=0, **FAST["ConstrainedEvolution"]), 25)
+    assert len({space.encode(a) for a, _ in strategy.history}) == 25  # never re-evaluates a candidate
+
+
+def test_reinforce_scores_skip_decisions_with_anchor_attention():
+    class Skips(Chain):
+        def decisions(self):
+            layers = super().decisions()
+            return layers + [Decision(f"skip{j}->{i}", (False, True), kind="skip", source=j, target=i)
+                             for i in range(1, 3) for j in range(i)]
+
+        def to_graph(self, arch):
+            return super().to_graph(arch[:self.layers])
+
+        def encode(self, arch):
+            return ",".join(map(str, arch))
+
+    space = Skips()
+    strategy = run(Reinforce(space, seed=0, lr=0.1), 30, lambda arch: float(sum(arch[5:])))
+    assert strategy.controller.w_prev.weight.grad is not None
+    late = [sum(a[5:]) for a, _ in strategy.history[-10:]]
+    early = [sum(a[5:]) for a, _ in strategy.history[:10]]
+    assert sum(late) >= sum(early)
+
+
+def test_hyperparameters_validate_at_construction():
+    with pytest.raises(SpaceError, match="log=True needs low > 0"):
+        Float(0.0, 1.0, log=True)
+    with pytest.raises(SpaceError, match="low must be below high"):
+        Float(1.0, 1.0)
+    with pytest.raises(SpaceError, match="must be an int"):
+        Int(0.5, 3)
+    with pytest.raises(SpaceError, match="distinct"):
+        Categorical(["a", "a"])
+    with pytest.raises(SpaceError, match="Float, Int or Categorical"):
+        HyperparameterSpace(lr=0.1)
+
+
+def test_log_scale_parameters_are_sampled_log_uniformly():
+    space = HyperparameterSpace(lr=Float(1e-4, 1e-1, log=True), layers=Int(1, 8), act=Categorical(["relu", "gelu"]))
+    rng = random.Random(0)
+    configs = [dict(space.sample(rng)) for _ in range(2000)]
+    below = sum(c["lr"] < 1e-2 for c in configs) / len(configs)
+    assert 0.62 < below < 0.72  # log-uniform: 2/3 of the mass below 1e-2 (uniform would give 0.09)
+    assert {c["layers"] for c in configs} == set(range(1, 9))
+    config = space.sample(rng)
+    assert space.decode(space.encode(config)) == config
+    with pytest.raises(SpaceError, match="must be in"):
+        space.decode('{"lr": 5, "layers": 2, "act": "relu"}')
+
+
+def test_joint_space_lets_every_strategy_search_both():
+    hparams = HyperparameterSpace(lr=Float(1e-3, 1.0, log=True), act=Categorical(["relu", "gelu"]))
+    space = Joint(Chain(), hparams)
+
+    def objective(pair):
+        arch, config = pair
+        return landscape(arch) - abs(math.log10(dict(config)["lr"]) + 1)
+
+    for name in ("RandomSearch", "RegularizedEvolution", "BayesianOptimization", "Reinforce"):
+        strategy = run(STRATEGIES[name](space, seed=0, **FAST[name]), 12, objective)
+        arch = strategy.best[0]
+        assert space.decode(space.encode(arch)) == arch
+        assert space.to_graph(arch).number_of_nodes() == 7
+
+
+def test_mnasnet_reward_soft_and_hard():
+    assert mnasnet_reward(0.8, 80, 80) == pytest.approx(0.8)
+    assert mnasnet_reward(0.8, 160, 80) == pytest.approx(0.8 * 2 ** -0.07)
+    assert mnasnet_reward(0.8, 40, 80, alpha=0.0, beta=-1.0) == pytest.approx(0.8)  # hard: no bonus below T
+    assert mnasnet_reward(0.8, 160, 80, alpha=0.0, beta=-1.0) == pytest.approx(0.4)
+    reward = MnasNetReward(lambda arch: {"score": 0.5}, lambda arch: 20.0, 10.0, mode="hard")
+    assert reward("any") == {"score": pytest.approx(0.25), "accuracy": 0.5, "cost": 20.0}
+    with pytest.raises(SearchError, match="mode"):
+        MnasNetReward(landscape, len, 1.0, mode="medium")
+
+
+def test_pareto_front():
+    points = [(0.9, 10.0), (0.8, 5.0), (0.85, 12.0), (0.7, 5.0), (0.95, 20.0)]
+    assert pareto_front(points) == [4, 0, 1]
+
+
+def test_predictor_search_needs_graphs():
+    with pytest.raises(SearchError, match="to_graph"):
+        PredictorSearch(HyperparameterSpace(x=Float(0, 1)).__class__.__new__(RandomSearch))
