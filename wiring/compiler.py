@@ -34,6 +34,10 @@ class CompiledGraph(fx.GraphModule):
     node_names: dict[str, Hashable]
     """Submodule name (``n<i>``) -> graph node label, for nodes of this graph."""
 
+    def alphas_by_key(self) -> dict[str, nn.Parameter]:
+        """Architecture parameters by α key (shared keys once, nested subgraphs included)."""
+        return {name.split(".")[-1]: p for name, p in self.named_parameters() if _is_alpha(name)}
+
     def arch_parameters(self) -> list[nn.Parameter]:
         """Architecture parameters α (one per key, shared ones once)."""
         return [p for name, p in self.named_parameters() if _is_alpha(name)]

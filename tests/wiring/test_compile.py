@@ -199,6 +199,12 @@ def test_arch_and_weight_parameters_partition(name):
     assert weights
 
 
+def test_alphas_by_key_cover_nested_subgraphs():
+    model = wiring.compile(with_subgraph(key="k"))
+    alphas = model.alphas_by_key()
+    assert "k" in alphas and set(map(id, alphas.values())) == set(map(id, model.arch_parameters()))
+
+
 def test_private_alphas():
     """Without keys each relaxed node has its own α of shape (1, width)."""
     model = wiring.compile(with_choice())

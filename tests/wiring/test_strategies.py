@@ -136,7 +136,7 @@ def test_grid_search_asks_every_member_once_then_stops():
 
 
 def test_constrained_evolution_rejects_by_static_cost():
-    space = Chain(constraint=Constraint(max_params=0))  # parameter-free ops: all admitted
+    space = Chain(constraint=Constraint(max_params=1))  # parameter-free ops: all admitted
     strategy = run(ConstrainedEvolution(space, seed=0, **FAST["ConstrainedEvolution"]), 25)
     assert len({space.encode(a) for a, _ in strategy.history}) == 25  # never re-evaluates a candidate
 
@@ -220,5 +220,8 @@ def test_pareto_front():
 
 
 def test_predictor_search_needs_graphs():
+    class NoGraphs:
+        sample = mutate = encode = decode = staticmethod(lambda *args: None)
+
     with pytest.raises(SearchError, match="to_graph"):
-        PredictorSearch(HyperparameterSpace(x=Float(0, 1)).__class__.__new__(RandomSearch))
+        PredictorSearch(NoGraphs())
