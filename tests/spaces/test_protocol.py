@@ -134,3 +134,16 @@ def test_size_and_enumerate_agree_where_finite(name):
     if size <= 20_000:
         archs = set(space.enumerate())
         assert len(archs) == size
+
+
+@pytest.mark.parametrize("name", spaces.SPACES)
+def test_cli_info_and_draw_work_on_every_space(name, tmp_path, capsys):
+    from wiring.cli import main
+
+    G = small(name).to_graph(small(name).sample(random.Random(6)))
+    path = tmp_path / f"{name}.json"
+    path.write_text(wiring.to_json(G))
+    assert main(["info", str(path)]) == 0
+    assert f"params {wiring.cost(G).params:,}" in capsys.readouterr().out
+    assert main(["draw", str(path), "-o", str(tmp_path / f"{name}.png")]) == 0
+    assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
