@@ -14,7 +14,7 @@ from .base import Decision, DecisionSpace, Space
 from .constraint import Constraint, LatencyTable
 from .errors import SpaceError
 
-SPACES: tuple[str, ...] = ("mnasnet", "proxyless", "randwire", "spos")
+SPACES: tuple[str, ...] = ('amoebanet', 'darts', 'enas', 'mnasnet', 'nasbench201', 'nasbench_graph', 'nasnet', 'nasrl', 'proxyless', 'randwire', 'spos')
 """Names of the registered search spaces (each a module ``spaces.<name>``)."""
 
 __all__ = ["SPACES", "Constraint", "Decision", "DecisionSpace", "LatencyTable", "Space", "SpaceError", "get",

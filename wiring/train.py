@@ -4,6 +4,11 @@
 SGD (or Adam) under a cosine learning-rate schedule, keeps the weights of the
 epoch with the best validation accuracy and reports the test accuracy of those
 weights. The same ``seed`` gives the same weights and accuracies.
+
+DARTS' evaluation extras (reference code ``train.py``): an auxiliary loss
+(``aux_weight``) for models returning ``(logits, aux_logits)``, a linearly
+scheduled drop-path probability (``drop_path``) for models holding
+``drop_path`` ops, and cutout (``cutout``) on training batches.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from torch import nn
 from tqdm import tqdm
 
 import ops
+from ops.darts_modules import DropPath
 
 from .compiler import compile as compile_graph
 from .data import Dataset
@@ -74,7 +80,8 @@ EarlyStopping = int | Callable[[list[EpochRecord]], bool] | None
 def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, batch_size: int = 64, lr: float = 0.05,
           momentum: float = 0.9, weight_decay: float = 5e-4, optimizer: str = "sgd",
           device: str | torch.device = "cpu", seed: int = 0, progress: bool = True,
-          early_stopping: EarlyStopping = None, log: Callable[[EpochRecord], object] | None = None) -> TrainResult:
+          early_stopping: EarlyStopping = None, log: Callable[[EpochRecord], object] | None = None,
+          aux_weight: float = 0.4, drop_path: float = 0.0, cutout: int = 0) -> TrainResult:
     """Train ``model`` on ``data.x_train`` with cross-entropy and return a :class:`TrainResult`.
 
     Parameters
@@ -83,7 +90,7 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
         A module (trained in place and moved to ``device``) or a typed DAG with
         one input, compiled with ``wiring.compile(model, seed=seed)``. Its
         output is the logits ``(batch, data.num_classes)``, or a tuple whose
-        first element is (auxiliary outputs are ignored).
+        first element is (the second, if any, is auxiliary logits: see ``aux_weight``).
     data : Dataset
         Batches are moved to ``device`` one at a time.
     epochs, batch_size : int
@@ -105,6 +112,22 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
         to stop. ``stopped_early`` records whether training ended before ``epochs``.
     log : callable, optional
         Called with each :class:`EpochRecord` as it completes.
+    aux_weight : float
+        For a model returning ``(logits, aux_logits, ...)``: the training loss is
+        ``CE(logits) + aux_weight · CE(aux_logits)`` (DARTS: 0.4; 0 ignores the
+        auxiliary output). Only in training: accuracies use ``logits``. The
+        recorded ``train_loss`` is this total.
+    drop_path : float
+        DARTS' drop-path probability, in [0, 1): in epoch ``e`` (numbered from 1)
+        every :class:`~ops.darts_modules.DropPath` module of the model (the
+        ``drop_path`` op, e.g. ``spaces.darts.network(..., drop_path=True)``)
+        gets ``p = drop_path · (e − 1) / epochs``, the reference code's linear
+        schedule. 0 leaves those modules as they are; a positive value for a
+        model without any raises :class:`TrainError`.
+    cutout : int
+        Cutout length in pixels (DARTS: 16): each training image gets one
+        ``cutout × cutout`` square (clipped at the border, centre uniform)
+        zeroed, drawn from a generator seeded by ``seed``; 0 disables it.
 
     After the last epoch the weights of the best validation epoch are restored.
     A non-finite training loss stops training at once (``diverged=True``); the
@@ -123,9 +146,17 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
     patience = _check_early_stopping(early_stopping)
     if log is not None and not callable(log):
         raise TrainError(f"log must be a callable taking an EpochRecord or None, got log={log!r}")
+    _check_real("aux_weight", aux_weight, "aux_weight >= 0", lambda v: v >= 0)
+    _check_real("drop_path", drop_path, "0 <= drop_path < 1", lambda v: 0 <= v < 1)
+    if not isinstance(cutout, int) or isinstance(cutout, bool) or cutout < 0:
+        raise TrainError(f"cutout must be an int >= 0 (a length in pixels), got cutout={cutout!r}")
     dev = _device(device)
     _check_data(data)
     model = _module(model, data, seed)
+    drop_modules = [m for m in model.modules() if isinstance(m, DropPath)]
+    if drop_path > 0 and not drop_modules:
+        raise TrainError(f"drop_path={drop_path} but the model has no drop_path ops; build it with them, e.g. "
+                         f"spaces.darts.network(..., drop_path=True)")
     model.to(dev)
     if optimizer.strip().lower() == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
@@ -134,6 +165,8 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
         opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     shuffle = torch.Generator().manual_seed(seed)
+    cuts = torch.Generator().manual_seed((seed + CUTOUT_STREAM) % 2**64) if cutout else None
+    extras = _Extras(aux_weight, cutout, cuts)
 
     history: list[EpochRecord] = []
     best_state, best_epoch, best_val = _snapshot(model), 0, -math.inf
@@ -143,7 +176,10 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
                                       disable=not progress) as bar:
         for epoch in bar:
             epoch_start = time.perf_counter()
-            stats = _train_epoch(model, data, opt, batch_size, dev, shuffle)
+            if drop_path > 0:
+                for module in drop_modules:
+                    module.p = drop_path * (epoch - 1) / epochs
+            stats = _train_epoch(model, data, opt, batch_size, dev, shuffle, extras)
             if stats is None:
                 diverged = True
                 break
@@ -195,8 +231,36 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     return correct / len(x)
 
 
+CUTOUT_STREAM = 0x9E3779B97F4A7C15
+"""Offset of the cutout generator's seed from ``seed`` (a stream apart from shuffling)."""
+
+
+@dataclass(frozen=True)
+class _Extras:
+    aux_weight: float
+    cutout: int
+    cuts: torch.Generator | None
+
+
+def cutout(x: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
+    """``x`` (N, C, H, W) with one ``length``² square per image zeroed (DARTS' Cutout, batched).
+
+    As the reference code: centre ``(y, x)`` uniform over the image, rows
+    ``clip(y − length//2, 0, H) … clip(y + length//2, 0, H)`` (end excluded),
+    columns likewise; all channels. Centres are drawn from ``generator`` (on the CPU).
+    """
+    n, _, h, w = x.shape
+    ys = torch.randint(h, (n, 1), generator=generator)
+    xs = torch.randint(w, (n, 1), generator=generator)
+    rows, cols = torch.arange(h), torch.arange(w)
+    in_rows = (rows >= (ys - length // 2).clamp(0, h)) & (rows < (ys + length // 2).clamp(0, h))
+    in_cols = (cols >= (xs - length // 2).clamp(0, w)) & (cols < (xs + length // 2).clamp(0, w))
+    keep = ~(in_rows[:, :, None] & in_cols[:, None, :])
+    return x * keep[:, None].to(x.device, x.dtype)
+
+
 def _train_epoch(model: nn.Module, data: Dataset, opt: torch.optim.Optimizer, batch_size: int, dev: torch.device,
-                 shuffle: torch.Generator) -> tuple[float, float] | None:
+                 shuffle: torch.Generator, extras: _Extras) -> tuple[float, float] | None:
     """One pass over the shuffled training set: (mean loss, accuracy), or None when the loss is not finite."""
     model.train()
     n = len(data.y_train)
@@ -204,12 +268,20 @@ def _train_epoch(model: nn.Module, data: Dataset, opt: torch.optim.Optimizer, ba
     order = torch.randperm(n, generator=shuffle)
     for i in range(0, n, batch_size):
         index = order[i:i + batch_size]
-        xb, yb = data.x_train[index].to(dev), data.y_train[index].to(dev)
-        logits = _logits(model(xb))
-        if logits.shape != (len(index), data.num_classes):
+        xb, yb = data.x_train[index], data.y_train[index].to(dev)
+        if extras.cuts is not None:
+            xb = cutout(xb, extras.cutout, extras.cuts)
+        output = model(xb.to(dev))
+        logits = _logits(output)
+        expected = (len(index), data.num_classes)
+        if logits.shape != expected:
             raise TrainError(f"the model's logits have shape {tuple(logits.shape)}, expected "
-                             f"({len(index)}, {data.num_classes}) for {data.num_classes} classes")
+                             f"{expected} for {data.num_classes} classes")
         loss = F.cross_entropy(logits, yb)
+        if extras.aux_weight > 0 and isinstance(output, tuple) and len(output) > 1 and output[1] is not None:
+            if not isinstance(output[1], torch.Tensor) or output[1].shape != expected:
+                raise TrainError(f"the model's auxiliary logits must have shape {expected}, got {_describe(output[1])}")
+            loss = loss + extras.aux_weight * F.cross_entropy(output[1], yb)
         if not torch.isfinite(loss):
             return None
         opt.zero_grad(set_to_none=True)

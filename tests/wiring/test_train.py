@@ -11,7 +11,8 @@ from torch import nn
 import wiring
 from wiring import GraphError
 from wiring.data import Dataset, load_dataset
-from wiring.train import EpochRecord, TrainError, TrainResult, evaluate, train
+from ops.darts_modules import DropPath
+from wiring.train import EpochRecord, TrainError, TrainResult, cutout, evaluate, train
 
 
 def digits_net(channels: int = 16, *, heads: int = 1) -> nx.DiGraph:
@@ -266,3 +267,113 @@ def test_evaluate_checks_and_restores_mode(small):
         evaluate(model, small.x_val, small.y_val[:-1])
     with pytest.raises(TrainError, match="batch_size=0"):
         evaluate(model, small.x_val, small.y_val, batch_size=0)
+
+
+# -- DARTS evaluation extras: auxiliary loss, drop-path schedule, cutout -------------------------------------
+
+
+class WithAux(nn.Module):
+    """A linear classifier returning ``(logits, aux)``; ``aux`` is a frozen zero output (CE = ln 10) or learnable."""
+
+    def __init__(self, learnable_aux: bool) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.linear = nn.Linear(64, 10)
+            self.aux = nn.Linear(64, 10)
+        if not learnable_aux:
+            nn.init.zeros_(self.aux.weight), nn.init.zeros_(self.aux.bias)
+            self.aux.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.linear(x.flatten(1)), self.aux(x.flatten(1))
+
+
+def test_auxiliary_loss_adds_weighted_cross_entropy(small):
+    plain = train(WithAux(False), small, epochs=2, aux_weight=0.0, progress=False)
+    weighted = train(WithAux(False), small, epochs=2, aux_weight=0.4, progress=False)
+    for a, b in zip(plain.history, weighted.history):  # the frozen aux head adds 0.4·ln(10) and changes nothing else
+        assert b.train_loss - a.train_loss == pytest.approx(0.4 * math.log(10), abs=1e-5)
+        assert (a.train_accuracy, a.val_accuracy) == (b.train_accuracy, b.val_accuracy)
+
+
+def test_auxiliary_head_is_trained_only_with_a_positive_weight(small):
+    for weight, changes in ((0.0, False), (0.4, True)):
+        model = WithAux(True)
+        before = model.aux.weight.detach().clone()
+        train(model, small, epochs=1, aux_weight=weight, progress=False)
+        assert (not torch.equal(before, model.aux.weight)) == changes
+
+
+def test_auxiliary_logits_must_match_classes(small):
+    class BadAux(WithAux):
+        def forward(self, x):
+            return self.linear(x.flatten(1)), self.aux(x.flatten(1))[:, :3]
+
+    with pytest.raises(TrainError, match=r"auxiliary logits must have shape \(64, 10\), got tensor of shape \(64, 3\)"):
+        train(BadAux(True), small, epochs=1, progress=False)
+
+
+def drop_path_net() -> nx.DiGraph:
+    G = digits_net(4)
+    G.remove_edge("sep", "head0")
+    G.add_node("drop", op="drop_path")
+    G.add_edges_from([("sep", "drop"), ("drop", "head0")])
+    return G
+
+
+def test_drop_path_probability_follows_the_linear_schedule(small):
+    model = wiring.compile(drop_path_net(), seed=0)
+    (module,) = [m for m in model.modules() if isinstance(m, DropPath)]
+    seen = []
+    train(model, small, epochs=4, drop_path=0.2, log=lambda record: seen.append(module.p), progress=False)
+    assert seen == pytest.approx([0.0, 0.05, 0.1, 0.15])  # DARTS: drop_prob · epoch / epochs, epochs from 0
+
+
+def test_drop_path_zero_leaves_modules_alone_and_needs_modules_when_positive(small):
+    model = wiring.compile(drop_path_net(), seed=0)
+    (module,) = [m for m in model.modules() if isinstance(m, DropPath)]
+    module.p = 0.3
+    train(model, small, epochs=1, progress=False)
+    assert module.p == 0.3
+    with pytest.raises(TrainError, match=r"drop_path=0.2 but the model has no drop_path ops"):
+        train(digits_net(4), small, epochs=1, drop_path=0.2, progress=False)
+
+
+def test_cutout_zeroes_one_clipped_square_per_image():
+    x, gen = torch.ones(64, 2, 9, 11), torch.Generator().manual_seed(0)
+    out = cutout(x, 4, gen)
+    assert out.shape == x.shape and torch.equal(out[:, 0], out[:, 1])  # the same square on every channel
+    sizes = []
+    for image in out[:, 0]:
+        rows, cols = (image == 0).nonzero(as_tuple=True)
+        height, width = int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+        assert len(rows) == height * width and height <= 4 and width <= 4  # one rectangle, clipped at the border
+        sizes.append(len(rows))
+    assert 16 in sizes and min(sizes) < 16  # whole squares inside, clipped ones at the border
+    assert torch.equal(out, cutout(x, 4, torch.Generator().manual_seed(0)))
+    assert torch.equal(cutout(x, 0, gen), x)
+    assert torch.equal(cutout(x, 1, gen), x)  # the reference's half-lengths: length 1 cuts nothing
+
+
+def test_cutout_training_is_reproducible_and_changes_training(small):
+    a = train(digits_net(4), small, epochs=1, cutout=4, progress=False)
+    b = train(digits_net(4), small, epochs=1, cutout=4, progress=False)
+    c = train(digits_net(4), small, epochs=1, progress=False)
+    assert _without_seconds(a.history) == _without_seconds(b.history)
+    assert a.history[0].train_loss != c.history[0].train_loss
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [
+    ({"aux_weight": -0.1}, "aux_weight=-0.1"),
+    ({"aux_weight": math.inf}, "aux_weight=inf"),
+    ({"drop_path": 1.0}, "drop_path=1.0"),
+    ({"drop_path": -0.1}, "drop_path=-0.1"),
+    ({"cutout": -1}, "cutout=-1"),
+    ({"cutout": 2.5}, "cutout=2.5"),
+    ({"cutout": True}, "cutout=True"),
+])
+def test_bad_darts_extras_raise_train_error(small, kwargs, needle):
+    with pytest.raises(TrainError) as info:
+        train(digits_net(4), small, epochs=1, progress=False, **kwargs)
+    assert needle in str(info.value)
