@@ -3,6 +3,8 @@
 import pathlib
 import re
 
+import pytest
+
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -12,6 +14,15 @@ def test_readme_python_examples_run(capsys):
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
+
+
+@pytest.mark.parametrize("page", sorted((README.parent / "docs").rglob("*.md")), ids=lambda p: p.stem)
+def test_docs_python_examples_run(page):
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert blocks, f"{page} has no example"
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), namespace)
 
 
 def test_readme_test_command_is_what_ci_runs():
