@@ -110,6 +110,7 @@ def _package() -> Any:
     return nas_bench_graph
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _canonical(link: tuple[int, ...], ops: tuple[str, ...]) -> GraphArch:
     """The pair the package's ``valid_hash`` keys ``(link, ops)`` by (checked input)."""
     package = _package()
@@ -228,17 +229,18 @@ class NasBenchGraphSpace(Space):
         return rng.choice(_members(self.ops))
 
     def _mutate(self, arch: Any, rng: random.Random) -> GraphArch:
-        """A different member one decision (a node's input or op) away."""
+        """A different member one decision (a node's input or op) away: a uniform decision, a uniform new value."""
         member = self.canonical(arch)
         indices = self.to_decisions(member)
-        neighbours = []
-        for k, decision in enumerate(self.decisions()):
-            for value in range(len(decision.choices)):
-                if value != indices[k]:
-                    candidate = self._from_indices([*indices[:k], value, *indices[k + 1:]])
-                    if candidate is not None and candidate != member:
-                        neighbours.append(candidate)
-        return rng.choice(neighbours)
+        decisions = self.decisions()
+        for _ in range(MAX_TRIES):
+            k = rng.randrange(len(decisions))
+            value = rng.randrange(len(decisions[k].choices) - 1)
+            value += value >= indices[k]  # any value but the current one
+            candidate = self._from_indices([*indices[:k], value, *indices[k + 1:]])
+            if candidate is not None and candidate != member:
+                return candidate
+        raise SpaceError(f"{self.name}: no neighbour of {self.encode(member)} found in {MAX_TRIES} draws")
 
     def crossover(self, a: Any, b: Any, rng: random.Random) -> GraphArch:
         """Each decision from either parent; ``a`` if every draw gives the all-``skip`` network."""

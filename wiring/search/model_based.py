@@ -1,8 +1,9 @@
 """Model-based strategies: Bayesian optimisation (GP + EI) and a GNN predictor over typed DAGs.
 
 Both share one loop: after ``initial`` random asks, fit a model on what was
-told, score a pool of fresh candidates (random samples and mutants of the
-best so far) and ask the best-scoring one not asked before.
+told (again after every ``refit_every`` new results), score a pool of fresh
+candidates (random samples and mutants of the best so far) and ask the
+best-scoring one not asked before.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from .strategy import SearchError, Strategy
 
 class _ModelBased(Strategy):
     def __init__(self, space: Any, *, seed: int | None = None, initial: int = 10, candidates: int = 100,
-                 mutants: float = 0.5) -> None:
+                 mutants: float = 0.5, refit_every: int = 1) -> None:
         super().__init__(space, seed=seed)
+        if not isinstance(refit_every, int) or isinstance(refit_every, bool) or refit_every < 1:
+            raise SearchError(f"refit_every must be a positive int, got refit_every={refit_every!r}")
+        self.refit_every, self._fitted_on = refit_every, 0
         if not isinstance(initial, int) or isinstance(initial, bool) or initial < 1:
             raise SearchError(f"initial must be a positive int, got initial={initial!r}")
         if not isinstance(candidates, int) or isinstance(candidates, bool) or candidates < 1:
@@ -37,7 +41,9 @@ class _ModelBased(Strategy):
         scored = [(a, v) for a, v in self.history if v is not None]
         if len(scored) < self.initial:
             return self._new(lambda: self.space.sample(self.rng))
-        self._fit([a for a, _ in scored], np.array([v for _, v in scored], dtype=float))
+        if not self._fitted_on or len(scored) - self._fitted_on >= self.refit_every:
+            self._fit([a for a, _ in scored], np.array([v for _, v in scored], dtype=float))
+            self._fitted_on = len(scored)
         best = [a for a, _ in sorted(scored, key=lambda item: -item[1])[:5]]
         pool, keys = [], set()
         for i in range(self.candidates):
@@ -102,8 +108,8 @@ class BayesianOptimization(_ModelBased):
     """
 
     def __init__(self, space: Any, *, seed: int | None = None, initial: int = 10, candidates: int = 200,
-                 xi: float = 0.01) -> None:
-        super().__init__(space, seed=seed, initial=initial, candidates=candidates)
+                 xi: float = 0.01, refit_every: int = 1) -> None:
+        super().__init__(space, seed=seed, initial=initial, candidates=candidates, refit_every=refit_every)
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
@@ -158,8 +164,8 @@ class PredictorSearch(_ModelBased):
     """
 
     def __init__(self, space: Any, *, seed: int | None = None, initial: int = 10, candidates: int = 100,
-                 hidden: int = 32, layers: int = 3, epochs: int = 60, lr: float = 0.005) -> None:
-        super().__init__(space, seed=seed, initial=initial, candidates=candidates)
+                 hidden: int = 32, layers: int = 3, epochs: int = 60, lr: float = 0.005, refit_every: int = 1) -> None:
+        super().__init__(space, seed=seed, initial=initial, candidates=candidates, refit_every=refit_every)
         if not callable(getattr(space, "to_graph", None)):
             raise SearchError(f"PredictorSearch needs a space with to_graph(), got {space!r}")
         self.hidden, self.layers, self.epochs, self.lr = hidden, layers, epochs, lr
