@@ -525,3 +525,30 @@ def test_console_script_end_to_end(tmp_path):
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
         "wiring info: error: [Errno 2] No such file or directory: 'missing.json'"]
+
+
+def test_search_tabular_resumes_from_its_storage(tmp_path, capsys):
+    storage = tmp_path / "search.db"
+    argv = ["search", "--space", "nasbench_graph", "--strategy", "regularizedevolution", "--storage", str(storage),
+            "--quiet"]
+    assert main([*argv, "--budget", "5"]) == 0
+    first = capsys.readouterr().out
+    assert "5 trials: 5 complete" in first
+    assert main([*argv, "--budget", "8"]) == 0  # continues: three more trials, none repeated
+    assert "8 trials: 8 complete" in capsys.readouterr().out
+    assert main([*argv[:-1], "--seed", "1", "--budget", "9", "--quiet"]) == 2  # a different setup is refused
+    assert "seed" in capsys.readouterr().err
+
+
+def test_search_trains_candidates_of_an_image_space(tmp_path, capsys):
+    assert main(["search", "--space", "nasbench201", "--strategy", "randomsearch", "--budget", "2", "--epochs", "1",
+                 "--data-fraction", "0.1", "--plot", str(tmp_path / "search.png"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "2 trials: 2 complete" in out and "best: |" in out
+    assert (tmp_path / "search.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_search_bad_option_is_one_line(capsys):
+    assert main(["search", "--space", "darts", "--option", "layers=1", "--budget", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err

@@ -1,4 +1,4 @@
-"""The ``wiring`` command line: compare, generate, draw, info, train.
+"""The ``wiring`` command line: compare, generate, draw, info, train, search.
 
 The one place that names concrete spaces. Every error is one line on stderr
 and a non-zero exit status, never a traceback.
@@ -27,6 +27,7 @@ from ..errors import GraphError
 from ..serialise import from_json, graph_hash, save, to_json
 from ..train import OPTIMIZERS, train
 from .compare import Settings, compare, table
+from .search import add_parser as _search_parser
 
 NETWORKS = {"small": randwire.small, "regular": randwire.regular, "cifar": randwire.cifar}
 EXIT_ERROR = 2
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _draw_parser(commands)
     _info_parser(commands)
     _train_parser(commands)
+    _search_parser(commands, _formatter)
     return parser
 
 

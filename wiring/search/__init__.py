@@ -1,11 +1,13 @@
 """Black-box search: strategies behind one ask/tell interface, hyperparameter spaces, objectives, the runner."""
 
 from .evolution import ConstrainedEvolution, RegularizedEvolution
+from .executors import InlineExecutor, ProcessPool, RayExecutor, make_executor
 from .grid import GridSearch
 from .hparams import Categorical, Float, HyperparameterSpace, Int, Joint
 from .model_based import BayesianOptimization, PredictorSearch
 from .objectives import MnasNetReward, mnasnet_reward, pareto_front
 from .reinforce import Reinforce
+from .runner import SearchResult, Trial, load_result, run
 from .strategy import RandomSearch, SearchError, Strategy
 
 STRATEGIES = {cls.__name__: cls for cls in (RandomSearch, GridSearch, RegularizedEvolution, ConstrainedEvolution,
@@ -14,4 +16,7 @@ STRATEGIES = {cls.__name__: cls for cls in (RandomSearch, GridSearch, Regularize
 
 __all__ = ["STRATEGIES", "BayesianOptimization", "Categorical", "ConstrainedEvolution", "Float", "GridSearch",
            "HyperparameterSpace", "Int", "Joint", "MnasNetReward", "PredictorSearch", "RandomSearch", "Reinforce",
-           "RegularizedEvolution", "SearchError", "Strategy", "mnasnet_reward", "pareto_front"]
+           "RegularizedEvolution", "SearchError", "Strategy", "mnasnet_reward", "pareto_front",
+           # the trial runner
+           "InlineExecutor", "ProcessPool", "RayExecutor", "SearchResult", "Trial", "load_result", "make_executor",
+           "run"]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
+from ..analysis import analyse
 from ..cost import cost
 from ..data import load_dataset
 from ..train import EpochRecord, train
@@ -27,7 +28,9 @@ class TrainingEvaluator:
     """Compile a candidate, train it on an embedded dataset at a given fidelity, report validation accuracy.
 
     Fidelity: ``epochs`` and ``data_fraction`` (a stratified subsample of the
-    training split; validation and test splits stay whole). ``stopper`` (e.g.
+    training split; validation and test splits stay whole). Images are fitted
+    to the graph's input (channels repeated, bilinear resize), so any image
+    space trains on the embedded 8×8 digits. ``stopper`` (e.g.
     :class:`CurveStopper`) may end hopeless trials early: their result carries
     ``"stopped": True``. Returns ``{"score", "test_accuracy", "params", "macs",
     "epochs", "train_seconds", "stopped"}``.
@@ -54,7 +57,8 @@ class TrainingEvaluator:
         return self._data
 
     def __call__(self, arch: Hashable, *, epochs: int | None = None) -> dict[str, Any]:
-        data, G = self.data(), self.space.to_graph(arch)
+        G = self.space.to_graph(arch)
+        data = fit_input(self.data(), analyse(G).nodes[analyse(G).inputs[0]].out_shape)
         stop = None if self.stopper is None else (lambda history: self.stopper.should_stop(history,
                                                                                          epochs or self.epochs))
         result = train(G, data, epochs=epochs or self.epochs, seed=self.seed, progress=False,
@@ -65,6 +69,26 @@ class TrainingEvaluator:
         return {"score": result.val_accuracy, "test_accuracy": result.test_accuracy, "params": size.params,
                 "macs": size.macs, "epochs": result.epochs_run, "train_seconds": result.train_seconds,
                 "stopped": result.stopped_early}
+
+
+def fit_input(data: Any, shape: tuple[int, ...]) -> Any:
+    """``data`` with images shaped like a graph's input: channels repeated, bilinear resize."""
+    from dataclasses import replace
+
+    import torch.nn.functional as F
+
+    if tuple(data.input_shape) == tuple(shape):
+        return data
+    channels, *size = shape
+    if len(size) != 2 or channels % data.input_shape[0]:
+        raise SearchError(f"cannot fit {data.name} images {data.input_shape} to the graph's input {tuple(shape)}")
+
+    def adapt(x: Any) -> Any:
+        x = x.repeat(1, channels // data.input_shape[0], 1, 1)
+        return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+    return replace(data, x_train=adapt(data.x_train), x_val=adapt(data.x_val), x_test=adapt(data.x_test),
+                   input_shape=tuple(shape))
 
 
 def _subsample(data: Any, keep: int, seed: int) -> Any:

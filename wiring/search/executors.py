@@ -30,6 +30,7 @@ import math
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -265,8 +266,15 @@ class ProcessPool(ProcessPoolExecutor):
         self.max_workers: int = self._max_workers
 
 
-def _ray_call(setup: tuple, torch_threads: int | None, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+def _ray_call(setup: tuple, torch_threads: int | None, paths: tuple[str, ...], payload: bytes) -> Any:
+    """Run a pickled call in a Ray worker, after making the driver's folders importable and preparing the worker."""
+    for path in paths:  # folders missing on this node (a remote one) are harmless
+        if path not in sys.path:
+            sys.path.append(path)
     prepare_worker(setup, torch_threads)
+    from ray import cloudpickle
+
+    fn, args, kwargs = cloudpickle.loads(payload)
     return fn(*args, **kwargs)
 
 
@@ -291,12 +299,13 @@ class _RayFuture(Future):
             pass
 
     def cancel(self) -> bool:
-        if not self.done():
-            try:
-                self._ray.cancel(self._ref, force=True)
-            except Exception:  # the task may have just finished
-                pass
-        return super().cancel()
+        if not super().cancel():
+            return False
+        try:
+            self._ray.cancel(self._ref, force=True)
+        except Exception:  # the task may have just finished
+            pass
+        return True
 
 
 LOCAL_RAY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -314,9 +323,11 @@ class RayExecutor(Executor):
     ``"auto"`` or ``"ray://head:10001"``) it joins that cluster; with Ray
     already initialised it uses it as it is. ``runtime_env`` is Ray's
     (``{"py_modules": [...], "pip": [...]}``): on a cluster, ship your
-    objective's and custom ops' modules with it; on a local Ray, workers see
-    the driver's ``sys.path``. ``setup`` and ``torch_threads`` are as for
-    :class:`ProcessPool`, run once per Ray worker process.
+    objective's and custom ops' modules with it. Workers also get the driver's
+    own ``sys.path`` folders appended to theirs (as a spawned process pool
+    does), so on a local Ray whatever the driver imports, workers import.
+    ``setup`` and ``torch_threads`` are as for :class:`ProcessPool`, run once
+    per Ray worker process. ``init_kwargs`` go to ``ray.init``.
 
     ``max_workers`` (trials kept in flight by the runner) defaults to the
     cluster's CPUs divided by ``cpus_per_trial``.
@@ -335,11 +346,11 @@ class RayExecutor(Executor):
         self._owner = False
         self._shutdown = False
         if not ray.is_initialized():
-            kwargs = {"include_dashboard": False, "logging_level": logging.WARNING, **init_kwargs}
+            kwargs = {"logging_level": logging.WARNING, **init_kwargs}
             if runtime_env is not None:
                 kwargs["runtime_env"] = runtime_env
             if address is None:
-                _start_local_ray(ray, num_cpus, kwargs)
+                _start_local_ray(ray, num_cpus, {"include_dashboard": False, **kwargs})
             else:
                 ray.init(address=address, **kwargs)
             self._owner = True
@@ -352,7 +363,12 @@ class RayExecutor(Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         if self._shutdown:
             raise RuntimeError("cannot submit to a RayExecutor after shutdown()")
-        ref = self._remote.remote(self._setup, self._torch_threads, fn, args, kwargs)
+        from ray import cloudpickle
+
+        # Pickled here and unpickled after _ray_call has put the driver's folders on sys.path: Ray would unpickle
+        # the arguments before any code of ours runs in the worker.
+        payload = cloudpickle.dumps((fn, args, kwargs))
+        ref = self._remote.remote(self._setup, self._torch_threads, driver_paths(), payload)
         return _RayFuture(self._ray, ref)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -372,6 +388,24 @@ def import_ray() -> Any:
         raise SearchError("the Ray executor needs Ray, an optional extra: pip install 'nas-wiring[ray]' "
                           f"(or pip install ray); import failed: {error}") from None
     return ray
+
+
+def driver_paths() -> tuple[str, ...]:
+    """The driver's own ``sys.path`` folders (not the interpreter's): test folders, ``sys.path.insert``-ed projects."""
+    key = tuple(sys.path)
+    if _driver_paths_cache.get("key") != key:
+        prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+        paths: list[str] = []
+        for entry in key:
+            path = os.path.realpath(entry or os.getcwd())
+            if (os.path.isdir(path) and path not in paths
+                    and not any(path == p or path.startswith(p + os.sep) for p in prefixes)):
+                paths.append(path)
+        _driver_paths_cache.update(key=key, paths=tuple(paths))
+    return _driver_paths_cache["paths"]
+
+
+_driver_paths_cache: dict[str, Any] = {}
 
 
 def _start_local_ray(ray: Any, num_cpus: int | None, kwargs: dict[str, Any]) -> None:
