@@ -110,6 +110,17 @@ class Space(ABC):
     def from_decisions(self, indices: Sequence[int]) -> Arch:
         """The architecture of one choice index per decision."""
 
+    def check_indices(self, indices: Any) -> list[Decision]:
+        """The decisions, once ``indices`` is checked to hold one valid choice index each (else SpaceError)."""
+        decisions = self.decisions()
+        if not isinstance(indices, Sequence) or len(indices) != len(decisions):
+            raise SpaceError(f"{self.name}: expected a sequence of {len(decisions)} decision indices, got {indices!r}")
+        for d, i in zip(decisions, indices):
+            if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(d.choices):
+                raise SpaceError(f"{self.name}: decision {d.name!r} takes an index in 0..{len(d.choices) - 1}, "
+                                 f"got {i!r}")
+        return decisions
+
     def supernet(self) -> nx.DiGraph:
         """The relaxed graph holding every architecture of the space."""
         raise SpaceError(f"space {self.name!r} has no supernet")
@@ -185,16 +196,7 @@ class DecisionSpace(Space):
         return [d.choices.index(v) for d, v in zip(self.decisions(), arch)]
 
     def from_decisions(self, indices: Sequence[int]) -> tuple:
-        decisions = self.decisions()
-        if len(indices) != len(decisions):
-            raise SpaceError(f"{self.name}: expected {len(decisions)} decision indices, got {len(indices)}")
-        arch = []
-        for d, i in zip(decisions, indices):
-            if not isinstance(i, int) or not 0 <= i < len(d.choices):
-                raise SpaceError(f"{self.name}: decision {d.name!r} takes an index in 0..{len(d.choices) - 1}, "
-                                 f"got {i!r}")
-            arch.append(d.choices[i])
-        return tuple(arch)
+        return tuple(d.choices[i] for d, i in zip(self.check_indices(indices), indices))
 
     def check(self, arch: Any) -> None:
         """:class:`SpaceError` naming the first decision ``arch`` gets wrong."""

@@ -264,13 +264,7 @@ class NasBenchGraphSpace(Space):
         return [*member.link[1:], *(self.ops.index(op) for op in member.ops)]
 
     def from_decisions(self, indices: Sequence[int]) -> GraphArch:
-        decisions = self.decisions()
-        if not isinstance(indices, Sequence) or len(indices) != len(decisions):
-            raise SpaceError(f"{self.name}: expected a sequence of {len(decisions)} decision indices, got {indices!r}")
-        for d, i in zip(decisions, indices):
-            if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(d.choices):
-                raise SpaceError(f"{self.name}: decision {d.name!r} takes an index in 0..{len(d.choices) - 1}, "
-                                 f"got {i!r}")
+        decisions = self.check_indices(indices)
         return self.canonical(((0, *indices[:NODES - 1]), tuple(self.ops[i] for i in indices[NODES - 1:])))
 
     def _from_indices(self, indices: Sequence[int]) -> GraphArch | None:

@@ -180,13 +180,7 @@ class NASNetSpace(Space):
         return [d.choices.index(v) for d, v in zip(self.decisions(), self._values(arch))]
 
     def from_decisions(self, indices: Sequence[int]) -> Cells:
-        decisions = self.decisions()
-        if not isinstance(indices, Sequence) or len(indices) != len(decisions):
-            raise SpaceError(f"{self.name}: expected {len(decisions)} decision indices, got {indices!r}")
-        for d, i in zip(decisions, indices):
-            if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(d.choices):
-                raise SpaceError(f"{self.name}: decision {d.name!r} takes an index in 0..{len(d.choices) - 1}, "
-                                 f"got {i!r}")
+        decisions = self.check_indices(indices)
         return self._from_values([d.choices[i] for d, i in zip(decisions, indices)])
 
     def check(self, arch: Any) -> None:

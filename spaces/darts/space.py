@@ -173,13 +173,7 @@ class DartsSpace(Space):
         return indices
 
     def from_decisions(self, indices: Sequence[int]) -> Genotype:
-        decisions = self.decisions()
-        if not isinstance(indices, Sequence) or len(indices) != len(decisions):
-            raise SpaceError(f"{self.name}: expected a sequence of {len(decisions)} decision indices, got {indices!r}")
-        for d, i in zip(decisions, indices):
-            if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(d.choices):
-                raise SpaceError(f"{self.name}: decision {d.name!r} takes an index in 0..{len(d.choices) - 1}, "
-                                 f"got {i!r}")
+        decisions = self.check_indices(indices)
         cells, it = {}, iter(indices)
         for cell in CELLS:
             nodes = []

@@ -120,7 +120,7 @@ def test_decisions_and_encoding_round_trip(data):
 
 def test_from_decisions_errors():
     space = small()
-    with pytest.raises(SpaceError, match="expected 40 decision indices"):
+    with pytest.raises(SpaceError, match="expected a sequence of 40 decision indices"):
         space.from_decisions([0] * 39)
     with pytest.raises(SpaceError, match=r"decision 'normal_b0_in1' takes an index in 0..1, got 2"):
         space.from_decisions([2] + [0] * 39)

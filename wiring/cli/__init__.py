@@ -26,6 +26,7 @@ from ..draw import draw
 from ..errors import GraphError
 from ..serialise import from_json, graph_hash, save, to_json
 from ..train import OPTIMIZERS, train
+from .args import assignments
 from .compare import Settings, compare, table
 from .search import add_parser as _search_parser
 
@@ -131,21 +132,8 @@ def _generate_parser(commands: Any) -> None:
     p.set_defaults(run=_generate)
 
 
-def _parse_params(items: list[str]) -> dict[str, Any]:
-    params = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise GraphError(f"--param takes NAME=VALUE, got {item!r}")
-        try:
-            params[name] = json.loads(value)
-        except ValueError:
-            params[name] = value
-    return params
-
-
 def _generate(args: argparse.Namespace) -> int:
-    params = _parse_params(args.param)
+    params = assignments(args.param, "--param")
     if args.network:
         options = {"nodes": args.nodes, "generator": args.generator, "generator_params": params, "seed": args.seed,
                    "in_channels": args.in_channels, "image_size": args.size}

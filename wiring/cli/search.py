@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from ..data import DATASETS
 from ..errors import GraphError
 from ..search import STRATEGIES, make_executor, run
 from ..search.evaluators import TabularEvaluator, TrainingEvaluator
+from .args import assignments
 
 STRATEGY_NAMES = {name.lower(): name for name in STRATEGIES}
 
@@ -46,22 +46,9 @@ def add_parser(commands: Any, formatter: Any) -> None:
     p.set_defaults(run=search)
 
 
-def _options(items: list[str]) -> dict[str, Any]:
-    options = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise GraphError(f"--option takes NAME=VALUE, got {item!r}")
-        try:
-            options[name] = json.loads(value)
-        except ValueError:
-            options[name] = value
-    return options
-
-
 def search(args: argparse.Namespace) -> int:
     module = getattr(spaces, args.space)
-    options = {**({} if args.full else module.SMALL), **_options(args.option)}
+    options = {**({} if args.full else module.SMALL), **assignments(args.option, "--option")}
     try:
         space = module.space(**options)
     except TypeError as error:
