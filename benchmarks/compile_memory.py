@@ -13,7 +13,6 @@ import argparse
 import gc
 import os
 
-import generators
 import wiring
 from spaces import randwire
 

@@ -264,7 +264,7 @@ class NasBenchGraphSpace(Space):
         return [*member.link[1:], *(self.ops.index(op) for op in member.ops)]
 
     def from_decisions(self, indices: Sequence[int]) -> GraphArch:
-        decisions = self.check_indices(indices)
+        self.check_indices(indices)
         return self.canonical(((0, *indices[:NODES - 1]), tuple(self.ops[i] for i in indices[NODES - 1:])))
 
     def _from_indices(self, indices: Sequence[int]) -> GraphArch | None:

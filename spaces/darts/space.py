@@ -173,7 +173,7 @@ class DartsSpace(Space):
         return indices
 
     def from_decisions(self, indices: Sequence[int]) -> Genotype:
-        decisions = self.check_indices(indices)
+        self.check_indices(indices)
         cells, it = {}, iter(indices)
         for cell in CELLS:
             nodes = []
