@@ -23,11 +23,12 @@ from .validate import validate
 
 __all__ = ["SCHEMA_VERSION", "CompiledGraph", "Cost", "DataError", "Dataset", "GraphError", "TrainError",
            "TrainResult", "compile", "cost", "draw", "evaluate", "from_json", "from_pyg", "graph_hash", "load",
-           "load_dataset", "save", "stable_order", "testing", "to_json", "to_pyg", "train", "validate"]
+           "load_dataset", "save", "search", "stable_order", "testing", "to_json", "to_pyg", "train", "validate"]
 
 
 def __getattr__(name: str) -> Any:
-    # `wiring.testing` needs hypothesis (a test extra): import it on first use only.
-    if name == "testing":
-        return import_module(".testing", __name__)
+    # `wiring.testing` needs hypothesis (a test extra) and `wiring.search` builds on `spaces`, which builds on
+    # this package: import them on first use only.
+    if name in ("testing", "search"):
+        return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'wiring' has no attribute {name!r}")

@@ -225,3 +225,12 @@ def test_predictor_search_needs_graphs():
 
     with pytest.raises(SearchError, match="to_graph"):
         PredictorSearch(NoGraphs())
+
+
+def test_search_is_reachable_as_an_attribute_of_wiring():
+    import subprocess
+    import sys
+
+    code = "import wiring; print(wiring.search.RegularizedEvolution.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "RegularizedEvolution"
