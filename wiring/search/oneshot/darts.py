@@ -1,0 +1,406 @@
+"""DARTS (Liu et al. 2019, SPEC §2), DARTS+ and Fair DARTS (SPEC §10) on a space's supernet.
+
+A space for these strategies has ``supernet()`` (a typed DAG whose ``choice``
+nodes share α by key) and ``derive(model)`` (the discrete architecture of a
+compiled supernet), like :func:`spaces.darts.space`.
+
+Search (:meth:`DARTS.search`): the supernet is compiled (``softmax`` mode;
+``sigmoid`` for Fair DARTS) with ``seed``; the training set is split 50/50
+(seeded permutation) into a weight half and an α half; every step takes an α
+step (Adam) on a batch of the α half, then a weight step (SGD with momentum,
+cosine learning rate from ``lr`` to ``lr_min`` over ``epochs``, gradient norm
+clipped to ``grad_clip``) on a batch of the weight half; an epoch is one pass
+over the weight half (the α half is cycled alongside). After each epoch α is
+recorded (``alpha_history``) and the early-stop rule, if any, is asked.
+
+α gradient (:func:`hypergradient`):
+
+- first order: ∇α L_val(w, α);
+- second order, the reference ``architect.py``: the unrolled weights
+  w' = w − ξ(∇w L_train(w, α) + weight_decay·w) with ξ the current weight
+  learning rate (the reference also adds the momentum buffer; this follows the
+  SPEC formula and leaves momentum out), then
+  ∇α L_val(w', α) − ξ·(∇α L_train(w⁺, α) − ∇α L_train(w⁻, α)) / 2ε with
+  w± = w ± ε∇w' L_val(w', α) and ε = 0.01/‖∇w' L_val(w', α)‖. The weights and
+  the BN running statistics are restored afterwards, so only weight steps move
+  them.
+
+Determinism: the whole search runs under a forked torch RNG seeded with
+``seed``; data order comes from a ``torch.Generator`` seeded with ``seed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..strategy import SearchError
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+LossFn = Callable[[nn.Module, Batch], torch.Tensor]
+EarlyStop = Callable[[int, nn.Module, list], "str | None"]
+
+
+@dataclass
+class OneShotResult:
+    """What a one-shot search returns.
+
+    ``alpha_history[e]`` maps each α key to a CPU copy of α after epoch ``e``;
+    ``reason`` says why the search stopped (``"completed N epochs"`` or the
+    early-stop rule's reason); ``model`` is the trained supernet;
+    ``details`` holds strategy extras (Fair DARTS: the ops kept per edge).
+    """
+
+    arch: Any
+    alpha_history: list[dict[str, torch.Tensor]]
+    stopped_early: bool
+    reason: str
+    epochs_run: int
+    model: nn.Module
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _logits(output: Any) -> torch.Tensor:
+    return output[0] if isinstance(output, tuple) else output
+
+
+def cross_entropy(model: nn.Module, batch: Batch) -> torch.Tensor:
+    x, y = batch
+    return F.cross_entropy(_logits(model(x)), y)
+
+
+def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    grads = torch.autograd.grad(loss, list(params), allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+
+@contextmanager
+def _restored(model: nn.Module, weights: Sequence[torch.Tensor]) -> Iterator[None]:
+    """Restore ``weights`` and every buffer (BN running statistics) of ``model`` on exit."""
+    saved = [w.detach().clone() for w in weights]
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for w, s in zip(weights, saved):
+                w.copy_(s)
+            for b, s in buffers:
+                b.copy_(s)
+
+
+def hypergradient(model: nn.Module, train_batch: Batch, val_batch: Batch, *, alphas: Sequence[torch.Tensor],
+                  weights: Sequence[torch.Tensor], order: int = 1, xi: float = 0.0, weight_decay: float = 0.0,
+                  loss_fn: LossFn = cross_entropy,
+                  alpha_loss: Callable[[], torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """∇α of the validation loss, first or second order (module docstring); ``alpha_loss()`` (e.g. Fair
+    DARTS' zero-one loss, a function of α only) is added to the validation loss. Returns one gradient per α;
+    ``weights`` are left as they were."""
+    alphas, weights = list(alphas), list(weights)
+    extra = (lambda: 0.0) if alpha_loss is None else alpha_loss
+    if order == 1:
+        return _grads(loss_fn(model, val_batch) + extra(), alphas)
+    if order != 2:
+        raise SearchError(f"order must be 1 or 2, got {order!r}")
+    with _restored(model, weights):
+        g_train = _grads(loss_fn(model, train_batch), weights)
+        with torch.no_grad():
+            for w, g in zip(weights, g_train):
+                w.sub_(xi * (g + weight_decay * w))  # w' = w − ξ ∇w L_train(w)
+        grads = _grads(loss_fn(model, val_batch) + extra(), alphas + weights)
+        d_alpha, d_w = grads[:len(alphas)], grads[len(alphas):]
+        norm = torch.sqrt(sum((g * g).sum() for g in d_w)) if d_w else torch.tensor(0.0)
+        if not float(norm) > 0 or xi == 0:
+            return d_alpha
+        eps = 0.01 / float(norm)
+    with _restored(model, weights):  # back at w
+        with torch.no_grad():
+            for w, v in zip(weights, d_w):
+                w.add_(eps * v)
+        g_plus = _grads(loss_fn(model, train_batch), alphas)
+        with torch.no_grad():
+            for w, v in zip(weights, d_w):
+                w.sub_(2 * eps * v)
+        g_minus = _grads(loss_fn(model, train_batch), alphas)
+    return [d - xi * (p - m) / (2 * eps) for d, p, m in zip(d_alpha, g_plus, g_minus)]
+
+
+class DARTS:
+    """DARTS on ``space.supernet()``; see the module docstring. Defaults are the paper's search setting.
+
+    ``early_stop``: ``None``, ``"darts+"`` (stop when the derived normal cell
+    holds ≥ ``max_skips`` skip-connects, default 2, or, with
+    ``stable_epochs=k``, when the argmax op of every edge has not changed for
+    ``k`` epochs), or a callable ``(epoch, model, alpha_history) -> reason | None``.
+    """
+
+    mode = "softmax"
+
+    def __init__(self, space: Any, *, seed: int = 0, order: int = 1, epochs: int = 50, batch_size: int = 64,
+                 lr: float = 0.025, lr_min: float = 0.001, momentum: float = 0.9, weight_decay: float = 3e-4,
+                 grad_clip: float | None = 5.0, arch_lr: float = 3e-4, arch_betas: tuple[float, float] = (0.5, 0.999),
+                 arch_weight_decay: float = 1e-3, device: str | torch.device = "cpu", progress: bool = True,
+                 early_stop: str | EarlyStop | None = None, max_skips: int = 2,
+                 stable_epochs: int | None = None) -> None:
+        if order not in (1, 2):
+            raise SearchError(f"order must be 1 or 2, got {order!r}")
+        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SearchError(f"{name} must be a positive int, got {value!r}")
+        if not (early_stop is None or early_stop == "darts+" or callable(early_stop)):
+            raise SearchError(f"early_stop must be None, 'darts+' or a callable, got {early_stop!r}")
+        if stable_epochs is not None and (not isinstance(stable_epochs, int) or stable_epochs < 1):
+            raise SearchError(f"stable_epochs must be a positive int or None, got {stable_epochs!r}")
+        for method in ("supernet", "derive"):
+            if not callable(getattr(space, method, None)):
+                raise SearchError(f"{type(space).__name__} has no {method}(): DARTS needs a space with a supernet")
+        self.space, self.seed, self.order, self.epochs, self.batch_size = space, seed, order, epochs, batch_size
+        self.lr, self.lr_min, self.momentum = lr, lr_min, momentum
+        self.weight_decay, self.grad_clip = weight_decay, grad_clip
+        self.arch_lr, self.arch_betas, self.arch_weight_decay = arch_lr, tuple(arch_betas), arch_weight_decay
+        self.device, self.progress = torch.device(device), progress
+        self.early_stop, self.max_skips, self.stable_epochs = early_stop, max_skips, stable_epochs
+
+    # -- hooks for variants ---------------------------------------------------
+
+    def build_model(self) -> nn.Module:
+        """The compiled supernet (seeded)."""
+        from wiring import compile as compile_graph
+
+        return compile_graph(self.space.supernet(), seed=self.seed, mode=self.mode)
+
+    def alpha_loss(self, model: nn.Module) -> Callable[[], torch.Tensor] | None:
+        """An extra α-only loss added to the validation loss (none for DARTS)."""
+        return None
+
+    def after_alpha_step(self, model: nn.Module) -> None:
+        """Called after every α step (Fair DARTS re-masks ``none`` here)."""
+
+    def derive(self, model: nn.Module) -> Any:
+        return self.space.derive(model)
+
+    def details(self, model: nn.Module) -> dict[str, Any]:
+        return {}
+
+    # -- search ---------------------------------------------------------------
+
+    def search(self, data: Any) -> OneShotResult:
+        """Search on ``data`` (a :class:`wiring.data.Dataset` shaped like the supernet's input, see
+        :func:`wiring.search.evaluators.fit_input`); uses its training split only."""
+        with torch.random.fork_rng(devices=self._cuda()):
+            torch.manual_seed(self.seed)
+            if self.device.type == "cuda":
+                torch.cuda.manual_seed(self.seed)
+            return self._search(data)
+
+    def _cuda(self) -> list[int]:
+        if self.device.type != "cuda":
+            return []
+        return [self.device.index if self.device.index is not None else torch.cuda.current_device()]
+
+    def _search(self, data: Any) -> OneShotResult:
+        model = self.build_model().to(self.device)
+        self._check_data(model, data)
+        alphas = list(model.arch_parameters())
+        weights = list(model.weight_parameters())
+        self.after_alpha_step(model)
+        gen = torch.Generator().manual_seed(self.seed)
+        x, y = data.x_train, data.y_train
+        order = torch.randperm(len(y), generator=gen)
+        half = len(y) // 2
+        if half < 1:
+            raise SearchError(f"DARTS needs at least 2 training examples to split 50/50, got {len(y)}")
+        w_idx, a_idx = order[:half], order[half:]
+        w_opt = torch.optim.SGD(weights, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        a_opt = torch.optim.Adam(alphas, lr=self.arch_lr, betas=self.arch_betas, weight_decay=self.arch_weight_decay)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=self.epochs, eta_min=self.lr_min)
+        alpha_loss = self.alpha_loss(model)
+        history: list[dict[str, torch.Tensor]] = []
+        stopped, reason, epochs_run = False, f"completed {self.epochs} epochs", 0
+        bar = self._bar()
+        try:
+            for epoch in range(self.epochs):
+                xi = schedule.get_last_lr()[0]
+                model.train()
+                w_perm = w_idx[torch.randperm(len(w_idx), generator=gen)]
+                a_perm = a_idx[torch.randperm(len(a_idx), generator=gen)]
+                a_pos = 0
+                for start in range(0, len(w_perm), self.batch_size):
+                    tb = w_perm[start:start + self.batch_size]
+                    if a_pos >= len(a_perm):
+                        a_perm, a_pos = a_idx[torch.randperm(len(a_idx), generator=gen)], 0
+                    vb = a_perm[a_pos:a_pos + self.batch_size]
+                    a_pos += self.batch_size
+                    train_batch = (x[tb].to(self.device), y[tb].to(self.device))
+                    val_batch = (x[vb].to(self.device), y[vb].to(self.device))
+                    # α step
+                    a_opt.zero_grad(set_to_none=True)
+                    grads = hypergradient(model, train_batch, val_batch, alphas=alphas, weights=weights,
+                                          order=self.order, xi=xi, weight_decay=self.weight_decay,
+                                          alpha_loss=alpha_loss)
+                    for a, g in zip(alphas, grads):
+                        a.grad = g.detach()
+                    a_opt.step()
+                    self.after_alpha_step(model)
+                    # weight step
+                    w_opt.zero_grad(set_to_none=True)
+                    for a in alphas:
+                        a.grad = None
+                    loss = cross_entropy(model, train_batch)
+                    loss.backward()
+                    if self.grad_clip is not None:
+                        nn.utils.clip_grad_norm_(weights, self.grad_clip)
+                    for a in alphas:  # the α step owns α
+                        a.grad = None
+                    w_opt.step()
+                schedule.step()
+                epochs_run = epoch + 1
+                history.append({key: a.detach().cpu().clone() for key, a in model.alphas_by_key().items()})
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{float(loss):.3f}")
+                why = self._should_stop(epoch, model, history)
+                if why is not None:
+                    stopped, reason = True, why
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        model.eval()
+        return OneShotResult(arch=self.derive(model), alpha_history=history, stopped_early=stopped, reason=reason,
+                             epochs_run=epochs_run, model=model, details=self.details(model))
+
+    def _bar(self) -> Any:
+        if not self.progress:
+            return None
+        try:
+            from tqdm import tqdm
+        except ImportError:  # optional
+            return None
+        return tqdm(total=self.epochs, desc=type(self).__name__, unit="epoch")
+
+    def _check_data(self, model: nn.Module, data: Any) -> None:
+        for name in ("x_train", "y_train", "input_shape"):
+            if not hasattr(data, name):
+                raise SearchError(f"data must be a wiring.data.Dataset, got {type(data).__name__}")
+        graph = self.space.supernet()
+        inputs = [attrs for _, attrs in graph.nodes(data=True) if attrs.get("op") == "input"]
+        if len(inputs) == 1:
+            params = inputs[0].get("params", {})
+            shape = (params.get("channels"), *params.get("size", ()))
+            if None not in shape and tuple(shape) != tuple(data.input_shape):
+                raise SearchError(f"the supernet takes inputs {tuple(shape)} but {data.name} has {data.input_shape}; "
+                                  f"adapt it with wiring.search.evaluators.fit_input(data, {tuple(shape)})")
+
+    def _should_stop(self, epoch: int, model: nn.Module, history: list) -> str | None:
+        if self.early_stop is None:
+            return None
+        if callable(self.early_stop):
+            return self.early_stop(epoch, model, history)
+        arch = self.derive(model)
+        normal = getattr(arch, "normal", None)
+        if normal is not None:
+            skips = sum(op == "skip_connect" for op, _ in normal)
+            if skips >= self.max_skips:
+                return (f"darts+: derived normal cell holds {skips} skip_connect (>= {self.max_skips}) "
+                        f"after epoch {epoch + 1}")
+        k = self.stable_epochs
+        if k is not None and len(history) > k:
+            ranks = [{key: self._ranking(a) for key, a in h.items()} for h in history[-(k + 1):]]
+            if all(all(torch.equal(r[key], ranks[0][key]) for key in r) for r in ranks[1:]):
+                return f"darts+: α ranking (argmax op per edge) unchanged for {k} epochs after epoch {epoch + 1}"
+        return None
+
+    def _ranking(self, alpha: torch.Tensor) -> torch.Tensor:
+        return alpha.argmax(dim=-1)
+
+
+class DARTSPlus(DARTS):
+    """DARTS+ (SPEC §10): DARTS with ``early_stop="darts+"`` (``max_skips``, ``stable_epochs`` as in DARTS)."""
+
+    def __init__(self, space: Any, **options: Any) -> None:
+        options.setdefault("early_stop", "darts+")
+        super().__init__(space, **options)
+
+
+class FairDARTS(DARTS):
+    """Fair DARTS (SPEC §10): sigmoid weights, zero-one loss, threshold derivation.
+
+    ``none`` is masked, not removed: the supernet keeps the ``none`` column of α
+    (column 0, so the α shapes stay (edges, 8)), but it is pinned to
+    ``NONE_ALPHA`` (σ ≈ 5e-5) after every α step, excluded from the zero-one
+    loss and never derived. (Under sigmoid, ``none`` adds σ·0 = 0 to its edge:
+    its weight has no effect on the output anyway.)
+
+    α loss: L_val + ``zero_one_weight``·L01 with L01 = −(1/N) Σ (σ(α) − 0.5)²
+    over the N non-``none`` entries.
+
+    Derivation to a DARTS genotype: per edge, the ops (never ``none``) with
+    σ(α) > ``threshold``, strongest first, at most two, are the edge's kept ops
+    (``result.details["kept"][cell][(i, j)]``); a genotype holds one op per
+    (node, input), so the edge's op is its strongest op (the argmax of σ over
+    non-``none`` ops, which is the first kept op whenever one is kept). Per node
+    the two edges whose strongest σ is largest are kept (earlier edge on ties):
+    every node thus gets two distinct inputs, even when fewer than two edges pass
+    the threshold, and the result is a member of the DARTS space.
+    """
+
+    mode = "sigmoid"
+    NONE_ALPHA = -10.0
+
+    def __init__(self, space: Any, *, threshold: float = 0.85, zero_one_weight: float = 10.0, **options: Any) -> None:
+        super().__init__(space, **options)
+        self.threshold, self.zero_one_weight = threshold, zero_one_weight
+
+    def after_alpha_step(self, model: nn.Module) -> None:
+        with torch.no_grad():
+            for a in model.arch_parameters():
+                a[..., 0] = self.NONE_ALPHA
+
+    def alpha_loss(self, model: nn.Module) -> Callable[[], torch.Tensor]:
+        alphas = list(model.arch_parameters())
+
+        def zero_one() -> torch.Tensor:
+            s = torch.cat([torch.sigmoid(a[..., 1:]).reshape(-1) for a in alphas])
+            return self.zero_one_weight * -((s - 0.5) ** 2).mean()
+
+        return zero_one
+
+    def _ranking(self, alpha: torch.Tensor) -> torch.Tensor:
+        return alpha[..., 1:].argmax(dim=-1)
+
+    def _edges(self, alpha: torch.Tensor) -> tuple[list[list[tuple[str, int]]], dict]:
+        from spaces.darts import OPS
+
+        nodes = self.space.nodes
+        s = torch.sigmoid(alpha.detach().float())[:, 1:]  # column 0 is 'none'
+        pairs, kept, start = [], {}, 0
+        for j in range(2, 2 + nodes):
+            w = s[start:start + j]
+            best = [int(w[i].argmax()) for i in range(j)]
+            for i in range(j):
+                ranked = sorted(range(len(OPS)), key=lambda o: -float(w[i, o]))
+                kept[(i, j)] = [OPS[o] for o in ranked if float(w[i, o]) > self.threshold][:2]
+            edges = sorted(range(j), key=lambda i: -float(w[i, best[i]]))[:2]
+            pairs += sorted(((OPS[best[i]], i) for i in edges), key=lambda p: p[1])
+            start += j
+        return pairs, kept
+
+    def derive(self, model: nn.Module) -> Any:
+        from spaces.darts import Genotype
+
+        alphas = model.alphas_by_key()
+        normal, _ = self._edges(alphas["normal"])
+        reduce, _ = self._edges(alphas["reduce"])
+        concat = tuple(range(2, 2 + self.space.nodes))
+        return self.space.canonical(Genotype(tuple(normal), concat, tuple(reduce), concat))
+
+    def details(self, model: nn.Module) -> dict[str, Any]:
+        return {"kept": {key: self._edges(a)[1] for key, a in model.alphas_by_key().items()},
+                "threshold": self.threshold}
