@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-from .relax import DEFAULT_MODE, weighting
+from .relax import DEFAULT_MODE, get_mode
 
 
 def conv2d(c_in: int, c_out: int, kernel: int | tuple[int, int], stride: int = 1, padding: int | tuple[int, int] = 0,
@@ -119,11 +119,21 @@ class FunctionOp(nn.Module):
 
 
 class Relaxed(nn.Module):
-    """Base of relaxed ops: ``mode`` names how α becomes weights (see :mod:`ops.relax`)."""
+    """Base of relaxed ops: ``mode`` names how α and the candidates combine (see :mod:`ops.relax`).
+
+    Attributes the sampling modes read: ``active`` (``single_path``: the candidate to run; ``None``
+    samples uniformly), ``tau`` (``gumbel`` temperature), ``generator`` (the ``torch.Generator``
+    samples are drawn from; ``None``: torch's global RNG). ``sampled`` is the last index that ran
+    (sampling modes only).
+    """
 
     def __init__(self, mode: str = DEFAULT_MODE) -> None:
         super().__init__()
         self.mode = mode
+        self.active: int | None = None
+        self.tau = 1.0
+        self.generator: torch.Generator | None = None
+        self.sampled: int | None = None
 
     @property
     def mode(self) -> str:
@@ -131,17 +141,30 @@ class Relaxed(nn.Module):
 
     @mode.setter
     def mode(self, mode: str) -> None:
-        self._weighting = weighting(mode)
+        self._relax = get_mode(mode)
+        self._weighting = self._relax.weighting
         self._mode = mode
+
+    def _combine(self, alpha: torch.Tensor, branches: list[Callable[[], torch.Tensor]]) -> torch.Tensor:
+        return self._relax.combine(self, alpha, branches)
 
     def extra_repr(self) -> str:
         return f"mode={self.mode!r}"
 
 
-class MixedOp(Relaxed):
-    """A ``choice`` node: Σ weight_i·candidate_i(x), the weights a function of α.
+def _branch(module: nn.Module, x: torch.Tensor) -> Callable[[], torch.Tensor]:
+    return lambda: module(x)
 
-    α is owned by the compiled graph (shared by ``key``) and passed in per call.
+
+def _value(x: torch.Tensor) -> Callable[[], torch.Tensor]:
+    return lambda: x
+
+
+class MixedOp(Relaxed):
+    """A ``choice`` node: the candidates combined by the mode, e.g. Σ weight_i·candidate_i(x).
+
+    α is owned by the compiled graph (shared by ``key``) and passed in per call. Sampling modes
+    run only the candidate(s) they pick.
     """
 
     def __init__(self, candidates: list[nn.Module], mode: str = DEFAULT_MODE) -> None:
@@ -149,7 +172,7 @@ class MixedOp(Relaxed):
         self.candidates = nn.ModuleList(candidates)
 
     def forward(self, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        return weighted(self._weighting(alpha), [candidate(x) for candidate in self.candidates])
+        return self._combine(alpha, [_branch(candidate, x) for candidate in self.candidates])
 
 
 class Select(Relaxed):
@@ -157,4 +180,4 @@ class Select(Relaxed):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         *xs, alpha = inputs
-        return weighted(self._weighting(alpha), xs)
+        return self._combine(alpha, [_value(x) for x in xs])
