@@ -1,0 +1,358 @@
+"""Single-path one-shot search: SPOS (Guo et al. 2020, SPEC §9) and FairNAS (SPEC §10).
+
+A space for these strategies is a single-path space such as :func:`spaces.spos.space` or
+:func:`spaces.spos.layers`: ``supernet()`` holds one ``choice`` node per layer with α key
+``layer<i>`` (the name of its i-th decision), ``to_decisions(arch)`` gives an architecture's
+per-layer candidate indices, ``to_graph(arch)`` its discrete graph.
+
+:class:`SPOS` compiles the supernet in ``single_path`` mode (:mod:`ops.relax`) and trains its
+weights, each step on one path drawn per layer (``sampler="uniform"``: every layer's choice
+uniform; ``"flops_bins"``: a cost bin drawn uniformly, then architectures drawn uniformly until
+one falls in it, see below). It then runs :class:`wiring.search.evolution.ConstrainedEvolution`
+(the space's constraint, if any, applies by rejection) over architectures scored with the
+inherited weights: the supernet is set to the architecture's path, its batch-norm statistics are
+recomputed on ``bn_batches`` training batches (:func:`recalibrate_bn`), and the score is the
+validation accuracy (:func:`wiring.train.evaluate`).
+
+:class:`FairNAS` trains with strict fairness: every step draws a permutation of each layer's
+``m`` choices; model ``k`` takes the ``k``-th choice of every layer; the ``m`` models' gradients
+are accumulated and one optimiser step taken. ``counts[layer][choice]`` counts the forwards in
+which that candidate actually ran (read from the relaxed modules' ``sampled``), so after ``s``
+steps every entry is ``s``. The evolutionary stage is the same as SPOS'.
+
+:func:`inherit` exports a discrete architecture with the supernet's weights.
+
+Simplification of the FLOPs-bin sampler (the reference draws a FLOPs interval and rejects
+architectures outside it): the MAC range is estimated from ``bin_pool`` uniform samples (MACs of
+``space.to_graph(arch)`` by :func:`wiring.cost`, cached per architecture), split into ``bins``
+equal-width bins; each step draws a bin uniformly and rejection-samples uniform architectures
+(at most ``max_tries``; on failure the last draw is used).
+
+Determinism: everything runs under a forked torch RNG seeded with ``seed``; paths, bins and
+data order come from ``random.Random(seed)`` / a ``torch.Generator`` seeded with ``seed``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ops.relax import set_paths, sites
+from ..evolution import ConstrainedEvolution
+from ..strategy import SearchError
+from .darts import OneShotResult, _logits
+
+SAMPLERS = ("uniform", "flops_bins")
+
+
+def _layer_keys(space: Any) -> list[str]:
+    return [d.name for d in space.decisions()]
+
+
+def arch_paths(space: Any, arch: Hashable) -> dict[tuple[str, int], int]:
+    """The ``set_paths`` mapping ``(α key, row 0) -> candidate index`` of ``arch``."""
+    return {(key, 0): int(i) for key, i in zip(_layer_keys(space), space.to_decisions(arch))}
+
+
+def set_arch(model: nn.Module, space: Any, arch: Hashable) -> dict[str, int | None]:
+    """Set a ``single_path`` supernet to run exactly ``arch``; every layer must be named."""
+    mapping = arch_paths(space, arch)
+    chosen = set_paths(model, mapping)
+    missing = [path for path, k in chosen.items() if k is None]
+    if missing:
+        raise SearchError(f"set_arch: relaxed modules {missing} have no layer key of the space")
+    return chosen
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, batches: Sequence[torch.Tensor], *, device: Any = "cpu") -> None:
+    """Recompute every batch norm's running statistics of ``model`` on ``batches`` (SPOS).
+
+    Running statistics are reset and accumulated as a cumulative average (``momentum=None``) in
+    train mode without gradients; momenta and the train/eval mode are restored afterwards. Only
+    the batch norms on the model's current path see data (the others are left reset)."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    was_training = model.training
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    try:
+        for x in batches:
+            model(x.to(device))
+    finally:
+        for m, momentum in zip(bns, saved):
+            m.momentum = momentum
+        model.train(was_training)
+
+
+class SPOS:
+    """Single Path One-Shot on ``space.supernet()``; see the module docstring.
+
+    Evolution: ``search_budget`` architectures are scored; ``population``, ``top_k``,
+    ``mutations``, ``crossovers``, ``mutation_prob`` as :class:`ConstrainedEvolution` (paper:
+    50, 10, 25, 25, 0.1, budget 50 + 19 × 50). ``bn_batches`` training batches of
+    ``batch_size`` recalibrate batch norms before each score; ``val_size`` caps the validation
+    examples scored (``None``: all).
+    """
+
+    def __init__(self, space: Any, *, seed: int = 0, epochs: int = 120, batch_size: int = 64, lr: float = 0.5,
+                 momentum: float = 0.9, weight_decay: float = 4e-5, grad_clip: float | None = None,
+                 sampler: str = "uniform", bins: int = 10, bin_pool: int = 200, max_tries: int = 100,
+                 search_budget: int = 1000, population: int = 50, top_k: int = 10, mutations: int = 25,
+                 crossovers: int = 25, mutation_prob: float = 0.1, bn_batches: int = 5,
+                 val_size: int | None = None, device: str | torch.device = "cpu") -> None:
+        for name, value in (("epochs", epochs), ("batch_size", batch_size), ("bins", bins), ("bin_pool", bin_pool),
+                            ("max_tries", max_tries), ("search_budget", search_budget), ("bn_batches", bn_batches)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SearchError(f"{name} must be a positive int, got {name}={value!r}")
+        if sampler not in SAMPLERS:
+            raise SearchError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+        for method in ("supernet", "to_graph", "to_decisions", "decisions", "sample"):
+            if not callable(getattr(space, method, None)):
+                raise SearchError(f"{type(space).__name__} has no {method}(): {type(self).__name__} needs a "
+                                  f"single-path space (spaces.spos)")
+        self.space, self.seed, self.epochs, self.batch_size = space, seed, epochs, batch_size
+        self.lr, self.momentum, self.weight_decay, self.grad_clip = lr, momentum, weight_decay, grad_clip
+        self.sampler, self.bins, self.bin_pool, self.max_tries = sampler, bins, bin_pool, max_tries
+        self.search_budget, self.bn_batches, self.val_size = search_budget, bn_batches, val_size
+        self.evolution_options = {"population": population, "top_k": top_k, "mutations": mutations,
+                                  "crossovers": crossovers, "mutation_prob": mutation_prob}
+        self.device = torch.device(device)
+        self._macs: dict[str, float] = {}
+
+    # -- pieces ---------------------------------------------------------------
+
+    def build_model(self) -> nn.Module:
+        from wiring import compile as compile_graph
+
+        return compile_graph(self.space.supernet(), seed=self.seed, mode="single_path")
+
+    def macs(self, arch: Hashable) -> float:
+        """MACs of ``arch``'s discrete graph (cached)."""
+        from wiring import cost
+
+        key = self.space.encode(arch)
+        if key not in self._macs:
+            self._macs[key] = float(cost(self.space.to_graph(arch)).macs)
+        return self._macs[key]
+
+    def _bin_edges(self, rng: random.Random) -> list[float]:
+        values = [self.macs(self.space.sample(rng)) for _ in range(self.bin_pool)]
+        lo, hi = min(values), max(values)
+        return [lo + (hi - lo) * i / self.bins for i in range(self.bins + 1)]
+
+    def sample_arch(self, rng: random.Random, edges: list[float] | None = None) -> Hashable:
+        """One training path: uniform, or uniform over cost bins with rejection (module docstring)."""
+        if self.sampler == "uniform" or edges is None:
+            return self.space.from_decisions([rng.randrange(len(d.choices)) for d in self.space.decisions()])
+        b = rng.randrange(self.bins)
+        lo, hi = edges[b], edges[b + 1]
+        arch = None
+        for _ in range(self.max_tries):
+            arch = self.space.sample(rng)
+            m = self.macs(arch)
+            if lo <= m < hi or (b == self.bins - 1 and m == hi):
+                return arch
+        return arch
+
+    def train_step(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], rng: random.Random,
+                   optimizer: torch.optim.Optimizer, edges: list[float] | None) -> torch.Tensor:
+        set_arch(model, self.space, self.sample_arch(rng, edges))
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(_logits(model(batch[0])), batch[1])
+        loss.backward()
+        self._step(model, optimizer)
+        return loss.detach()
+
+    def _step(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self._weights(model), self.grad_clip)
+        optimizer.step()
+
+    @staticmethod
+    def _weights(model: nn.Module) -> list[torch.Tensor]:
+        if callable(getattr(model, "weight_parameters", None)):
+            return list(model.weight_parameters())
+        return [p for name, p in model.named_parameters() if "alphas" not in name]
+
+    def score(self, model: nn.Module, arch: Hashable, data: Any, gen: torch.Generator) -> float:
+        """Validation accuracy of ``arch`` with inherited weights, batch norms recalibrated first."""
+        from wiring.train import evaluate
+
+        set_arch(model, self.space, arch)
+        order = torch.randperm(len(data.y_train), generator=gen)
+        batches = [data.x_train[order[i:i + self.batch_size]]
+                   for i in range(0, min(len(order), self.bn_batches * self.batch_size), self.batch_size)]
+        recalibrate_bn(model, batches, device=self.device)
+        x, y = data.x_val, data.y_val
+        if self.val_size is not None:
+            x, y = x[:self.val_size], y[:self.val_size]
+        return evaluate(model, x, y, batch_size=max(self.batch_size, 256), device=self.device)
+
+    # -- search ---------------------------------------------------------------
+
+    def search(self, data: Any) -> OneShotResult:
+        """Train the supernet on ``data``'s training split, then evolve on its validation split."""
+        for name in ("x_train", "y_train", "x_val", "y_val", "input_shape"):
+            if not hasattr(data, name):
+                raise SearchError(f"data must be a wiring.data.Dataset, got {type(data).__name__}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return self._search(data)
+
+    def _search(self, data: Any) -> OneShotResult:
+        model = self.build_model().to(self.device)
+        for site in sites(model):
+            site.module.generator = None
+        rng = random.Random(self.seed)
+        gen = torch.Generator().manual_seed(self.seed)
+        edges = self._bin_edges(rng) if self.sampler == "flops_bins" else None
+        weights = self._weights(model)
+        optimizer = torch.optim.SGD(weights, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        steps_per_epoch = -(-len(data.y_train) // self.batch_size)
+        schedule = torch.optim.lr_scheduler.LambdaLR(  # the reference's linear decay to 0
+            optimizer, lambda step: max(0.0, 1 - step / (self.epochs * steps_per_epoch)))
+        losses: list[float] = []
+        x, y = data.x_train, data.y_train
+        for _ in range(self.epochs):
+            model.train()
+            perm = torch.randperm(len(y), generator=gen)
+            total, n = 0.0, 0
+            for start in range(0, len(perm), self.batch_size):
+                idx = perm[start:start + self.batch_size]
+                batch = (x[idx].to(self.device), y[idx].to(self.device))
+                total += float(self.train_step(model, batch, rng, optimizer, edges))
+                n += 1
+                schedule.step()
+            losses.append(total / max(n, 1))
+        evolution = ConstrainedEvolution(self.space, seed=self.seed, **self.evolution_options)
+        history: list[tuple[Hashable, float]] = []
+        for _ in range(self.search_budget):
+            try:
+                arch = evolution.ask()
+            except SearchError:  # the space is exhausted
+                break
+            value = self.score(model, arch, data, gen)
+            evolution.tell(arch, value)
+            history.append((arch, value))
+        if not history:
+            raise SearchError("the evolutionary search scored no architecture")
+        best, best_score = evolution.best
+        set_arch(model, self.space, best)
+        model.eval()
+        details = {"history": history, "best_score": best_score, "train_loss": losses}
+        details.update(self._extra_details())
+        return OneShotResult(arch=best, alpha_history=[], stopped_early=False,
+                             reason=f"completed {self.epochs} epochs and {len(history)} evaluations",
+                             epochs_run=self.epochs, model=model, details=details)
+
+    def _extra_details(self) -> dict[str, Any]:
+        return {}
+
+
+class FairNAS(SPOS):
+    """FairNAS strict fairness (SPEC §10); the evolutionary stage is SPOS'.
+
+    Every layer must have the same number ``m`` of choices. ``counts[key][i]`` is how many times
+    candidate ``i`` of layer ``key`` ran in a training forward; ``step_counts`` holds one such table
+    (a list of lists) per step.
+    """
+
+    def __init__(self, space: Any, **options: Any) -> None:
+        if options.get("sampler", "uniform") != "uniform":
+            raise SearchError("FairNAS draws permutations, not samples: sampler must be 'uniform'")
+        super().__init__(space, **options)
+        sizes = {len(d.choices) for d in space.decisions()}
+        if len(sizes) != 1:
+            raise SearchError(f"FairNAS needs the same number of choices in every layer, got sizes {sorted(sizes)}")
+        self.m = sizes.pop()
+        self.counts: dict[str, list[int]] = {}
+        self.step_counts: list[list[list[int]]] = []
+
+    def _search(self, data: Any) -> OneShotResult:
+        self.counts = {key: [0] * self.m for key in _layer_keys(self.space)}
+        self.step_counts = []
+        return super()._search(data)
+
+    def train_step(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], rng: random.Random,
+                   optimizer: torch.optim.Optimizer, edges: list[float] | None) -> torch.Tensor:
+        keys = _layer_keys(self.space)
+        perms = [rng.sample(range(self.m), self.m) for _ in keys]
+        by_key = {site.key: site.module for site in sites(model)}
+        step = [[0] * self.m for _ in keys]
+        optimizer.zero_grad(set_to_none=True)
+        total = torch.zeros(())
+        for k in range(self.m):
+            set_paths(model, {(key, 0): perm[k] for key, perm in zip(keys, perms)})
+            loss = F.cross_entropy(_logits(model(batch[0])), batch[1])
+            loss.backward()  # gradients accumulate over the m models
+            total = total + loss.detach().cpu()
+            for i, key in enumerate(keys):
+                ran = by_key[key].sampled
+                step[i][ran] += 1
+                self.counts[key][ran] += 1
+        self.step_counts.append(step)
+        self._step(model, optimizer)
+        return total / self.m
+
+    def _extra_details(self) -> dict[str, Any]:
+        return {"counts": {key: list(v) for key, v in self.counts.items()}}
+
+
+def inherit(space: Any, supernet_model: nn.Module, arch: Hashable, *, seed: int = 0) -> nn.Module:
+    """``space.to_graph(arch)`` compiled, with the chosen candidates' weights copied from a supernet.
+
+    Modules are matched by position along the chain (the SPOS space's structure: stem, one op per
+    layer, head): the fx ``call_module`` nodes of the two graphs are zipped; a supernet
+    ``MixedOp`` gives its candidate ``arch[i]``, any other module (stem, last conv, head) is
+    copied directly. Parameters and buffers are copied by name; an affine batch-norm weight/bias
+    the (non-affine) supernet lacks is set to 1/0, which computes the same function.
+    """
+    from ops.modules import Relaxed
+    from wiring import compile as compile_graph
+
+    choices = space.to_decisions(arch)
+    net = compile_graph(space.to_graph(arch), seed=seed)
+
+    def called(model: nn.Module) -> list[nn.Module]:
+        return [model.get_submodule(node.target) for node in model.graph.nodes if node.op == "call_module"]
+
+    source, target = called(supernet_model), called(net)
+    if len(source) != len(target):
+        raise SearchError(f"inherit: the supernet has {len(source)} modules, the architecture {len(target)}: "
+                          f"not a single-path chain")
+    layer = 0
+    with torch.no_grad():
+        for src, dst in zip(source, target):
+            if isinstance(src, Relaxed):
+                src = src.candidates[choices[layer]]
+                layer += 1
+            _copy(src, dst)
+    if layer != len(choices):
+        raise SearchError(f"inherit: found {layer} choice layers, the architecture has {len(choices)}")
+    return net
+
+
+def _copy(src: nn.Module, dst: nn.Module) -> None:
+    have = dict(src.named_parameters())
+    have.update(dict(src.named_buffers()))
+    for name, tensor in list(dst.named_parameters()) + list(dst.named_buffers()):
+        if name in have:
+            if have[name].shape != tensor.shape:
+                raise SearchError(f"inherit: shape mismatch at {name}: {tuple(have[name].shape)} vs "
+                                  f"{tuple(tensor.shape)}")
+            tensor.copy_(have[name])
+        else:
+            owner = dst.get_submodule(name.rpartition(".")[0]) if "." in name else dst
+            leaf = name.rpartition(".")[2]
+            if isinstance(owner, nn.modules.batchnorm._BatchNorm) and leaf in ("weight", "bias"):
+                tensor.fill_(1.0 if leaf == "weight" else 0.0)
+            else:
+                raise SearchError(f"inherit: the supernet has no {name!r} for {type(dst).__name__}")
