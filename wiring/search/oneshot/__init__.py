@@ -8,6 +8,8 @@ stops it early on skip-connect collapse or a stable α ranking;
 
 from .darts import DARTS, DARTSPlus, FairDARTS, OneShotResult, hypergradient
 from .single_path import SPOS, FairNAS, inherit, recalibrate_bn, set_arch
+from .proxyless import GDAS, ProxylessNAS, SampledOneShotResult, layer_latencies
 
 __all__ = ["DARTS", "DARTSPlus", "FairDARTS", "FairNAS", "OneShotResult", "SPOS", "hypergradient", "inherit",
            "recalibrate_bn", "set_arch"]
+__all__ += ["GDAS", "ProxylessNAS", "SampledOneShotResult", "layer_latencies"]

@@ -1,0 +1,393 @@
+"""ProxylessNAS (Cai et al. 2019, SPEC §8) and GDAS (Dong & Yang 2019) on a space's supernet.
+
+Both are single-path one-shot searches: the supernet is compiled in a sampling
+relaxation mode (:mod:`ops.relax`), so each forward runs one candidate per
+``choice`` node.
+
+Loop (:meth:`SampledOneShot.search`), in the reference codes' order: the
+training set is split 50/50 (seeded permutation) into a weight half and an α
+half; every step takes a weight step (SGD with momentum, cosine learning rate
+from ``lr`` to ``lr_min`` over ``epochs``, gradient norm clipped to
+``grad_clip``) on a batch of the weight half (α frozen, so only the sampled path
+runs and nothing is spent on α), then an α step (Adam) on a batch of the α half.
+An epoch is one pass over the weight half; α is recorded after each epoch
+(``alpha_history``).
+
+:class:`ProxylessNAS` (``mode="binary"``): the paper's two-path binarised gates
+(one path's activations per forward; α gradient by the two-path formula, see
+:mod:`ops.relax`), :func:`ops.relax.rescale` after every α step. The α loss adds
+a differentiable expected latency (SPEC §8)
+
+    E[LAT] = base + Σ_layers Σ_i softmax(α_layer)_i · LAT(op_i at that layer)
+
+through the full softmax (as the reference code's ``expected_latency``), from a
+:class:`spaces.LatencyTable` (``latency``; measured on
+``space.latency_graphs()`` when ``None`` and the latency term is used):
+
+- ``loss="paper"``: CE + λ·E[LAT] (λ = ``latency_weight``, E[LAT] in ms);
+- ``loss="code"``: CE·(log E[LAT] / log T)^β, the reference's ``mul`` mode
+  (T = ``target`` in ms, default the expected latency of the initial, uniform α;
+  β = ``beta``, 0.6; the reference also multiplies by 0.2, here ``latency_weight``
+  scales nothing in this mode but must be > 0 to enable it).
+
+The per-layer latency vectors are built once (:func:`layer_latencies`): each
+graph of ``space.latency_graphs()`` uses one candidate at every searchable layer
+``layer<i>`` (the node label of :meth:`~spaces.proxyless.ProxylessSpace.to_graph`),
+so the table entry of that node (its op, params and input shape, as the table
+keys it) is that candidate's latency at layer ``i``; ``zero`` costs 0 (the layer
+is absent). ``base`` is the latency of the fixed nodes (stem, first block, head),
+the same in every graph. The entries are those of the deployable network (ops
+with their own identity shortcut), not of the supernet's candidates.
+
+:class:`GDAS` (``mode="gumbel"``): hard Gumbel-softmax sampling with the
+straight-through gradient; τ is annealed linearly per epoch from ``tau_max``
+(10) to ``tau_min`` (0.1): τ_e = τ_max − (τ_max − τ_min)·e/(epochs − 1), as in
+the reference ``GDAS.py``; α loss is plain CE. Works with any space whose
+supernet has ``choice`` nodes and has ``derive(model)``.
+
+Determinism: the search runs under a forked torch RNG seeded with ``seed``; the
+relaxed modules sample from one ``torch.Generator`` seeded with ``seed``
+(:func:`ops.relax.set_generator`); data order from another seeded generator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..strategy import SearchError
+from .darts import OneShotResult, cross_entropy
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class SampledOneShotResult(OneShotResult):
+    """:class:`OneShotResult` plus ``latency_history`` (ProxylessNAS: E[LAT] in ms before the first α step,
+    then after every α step; empty without a latency table) and ``tau_history`` (GDAS: τ of each epoch)."""
+
+    latency_history: list[float] = field(default_factory=list)
+    tau_history: list[float] = field(default_factory=list)
+
+
+def layer_latencies(space: Any, table: Any) -> tuple[float, dict[str, torch.Tensor]]:
+    """``(base, {layer key: latency of each choice})`` from ``table`` (see the module docstring)."""
+    from spaces.constraint import _key, _leaves
+    from wiring.analysis import analyse
+
+    decisions = space.decisions()
+    per_choice: dict[str, list[float]] = {}  # candidate -> latency at every layer
+    base = None
+    for G in space.latency_graphs():
+        analysis = analyse(G)
+        ops = {G.nodes[f"layer{i}"]["op"] for i in range(len(decisions)) if f"layer{i}" in G}
+        if len(ops) != 1:
+            raise SearchError(f"a latency graph should use one candidate at every layer, got {sorted(ops)}")
+        layers, rest = [0.0] * len(decisions), 0.0
+        for label, info in analysis.nodes.items():
+            leaves = list(_leaves(info.sub)) if info.sub is not None else ([] if info.spec.structural else [info])
+            total = 0.0
+            for leaf in leaves:
+                key = _key(leaf)
+                if key not in table.entries:
+                    raise SearchError(f"latency table has no entry for node {leaf.label!r} ({key}); "
+                                      f"measure it with LatencyTable.measure(space.latency_graphs())")
+                total += table.entries[key]
+            if isinstance(label, str) and label.startswith("layer") and label[5:].isdigit():
+                layers[int(label[5:])] = total
+            else:
+                rest += total
+        per_choice[ops.pop()] = layers
+        base = rest if base is None else base
+    vectors = {}
+    for i, d in enumerate(decisions):
+        row = []
+        for c in d.choices:
+            if c == "zero":
+                row.append(0.0)
+            elif c in per_choice:
+                row.append(per_choice[c][i])
+            else:
+                raise SearchError(f"no latency graph uses candidate {c!r} (layer{i})")
+        vectors[d.name] = torch.tensor(row, dtype=torch.float32)
+    return float(base or 0.0), vectors
+
+
+class SampledOneShot:
+    """The shared loop of :class:`ProxylessNAS` and :class:`GDAS` (module docstring)."""
+
+    mode = ""
+
+    def __init__(self, space: Any, *, seed: int = 0, epochs: int = 50, batch_size: int = 64, lr: float = 0.025,
+                 lr_min: float = 0.001, momentum: float = 0.9, weight_decay: float = 3e-4,
+                 grad_clip: float | None = 5.0, arch_lr: float = 3e-4, arch_betas: tuple[float, float] = (0.5, 0.999),
+                 arch_weight_decay: float = 1e-3, device: str | torch.device = "cpu", progress: bool = True) -> None:
+        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SearchError(f"{name} must be a positive int, got {value!r}")
+        for method in ("supernet", "derive"):
+            if not callable(getattr(space, method, None)):
+                raise SearchError(f"{type(space).__name__} has no {method}(): {type(self).__name__} needs a "
+                                  f"space with a supernet")
+        self.space, self.seed, self.epochs, self.batch_size = space, seed, epochs, batch_size
+        self.lr, self.lr_min, self.momentum = lr, lr_min, momentum
+        self.weight_decay, self.grad_clip = weight_decay, grad_clip
+        self.arch_lr, self.arch_betas, self.arch_weight_decay = arch_lr, tuple(arch_betas), arch_weight_decay
+        self.device, self.progress = torch.device(device), progress
+
+    # -- hooks ----------------------------------------------------------------------------------
+
+    def build_model(self) -> nn.Module:
+        from wiring import compile as compile_graph
+
+        return compile_graph(self.space.supernet(), seed=self.seed, mode=self.mode)
+
+    def prepare(self, model: nn.Module) -> None:
+        """Called once after the model is built."""
+
+    def before_epoch(self, model: nn.Module, epoch: int) -> None:
+        """Called at the start of every epoch."""
+
+    def alpha_loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        return cross_entropy(model, batch)
+
+    def after_alpha_step(self, model: nn.Module) -> None:
+        """Called after every α optimiser step."""
+
+    def derive(self, model: nn.Module) -> Any:
+        return self.space.derive(model)
+
+    def _result_extras(self) -> dict[str, Any]:
+        return {}
+
+    # -- search ---------------------------------------------------------------------------------
+
+    def search(self, data: Any) -> SampledOneShotResult:
+        """Search on ``data`` (a :class:`wiring.data.Dataset` shaped like the supernet's input, see
+        :func:`wiring.search.evaluators.fit_input`); uses its training split only."""
+        devices = []
+        if self.device.type == "cuda":
+            devices = [self.device.index if self.device.index is not None else torch.cuda.current_device()]
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed)
+            if devices:
+                torch.cuda.manual_seed(self.seed)
+            return self._search(data)
+
+    def _search(self, data: Any) -> SampledOneShotResult:
+        from ops.relax import set_generator
+
+        model = self.build_model().to(self.device)
+        self._check_data(data)
+        set_generator(model, self.seed)
+        alphas = list(model.arch_parameters())
+        weights = list(model.weight_parameters())
+        self.prepare(model)
+        gen = torch.Generator().manual_seed(self.seed)
+        x, y = data.x_train, data.y_train
+        order = torch.randperm(len(y), generator=gen)
+        half = len(y) // 2
+        if half < 1:
+            raise SearchError(f"{type(self).__name__} needs at least 2 training examples, got {len(y)}")
+        w_idx, a_idx = order[:half], order[half:]
+        w_opt = torch.optim.SGD(weights, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        a_opt = torch.optim.Adam(alphas, lr=self.arch_lr, betas=self.arch_betas, weight_decay=self.arch_weight_decay)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=self.epochs, eta_min=self.lr_min)
+        history: list[dict[str, torch.Tensor]] = []
+        bar = self._bar()
+        loss = torch.tensor(float("nan"))
+        try:
+            for epoch in range(self.epochs):
+                self.before_epoch(model, epoch)
+                model.train()
+                w_perm = w_idx[torch.randperm(len(w_idx), generator=gen)]
+                a_perm = a_idx[torch.randperm(len(a_idx), generator=gen)]
+                a_pos = 0
+                for start in range(0, len(w_perm), self.batch_size):
+                    tb = w_perm[start:start + self.batch_size]
+                    if a_pos >= len(a_perm):
+                        a_perm, a_pos = a_idx[torch.randperm(len(a_idx), generator=gen)], 0
+                    vb = a_perm[a_pos:a_pos + self.batch_size]
+                    a_pos += self.batch_size
+                    # weight step: α frozen, so only the sampled path runs
+                    for a in alphas:
+                        a.requires_grad_(False)
+                    try:
+                        w_opt.zero_grad(set_to_none=True)
+                        loss = cross_entropy(model, (x[tb].to(self.device), y[tb].to(self.device)))
+                        loss.backward()
+                        if self.grad_clip is not None:
+                            nn.utils.clip_grad_norm_(weights, self.grad_clip)
+                        w_opt.step()
+                    finally:
+                        for a in alphas:
+                            a.requires_grad_(True)
+                    # α step
+                    a_opt.zero_grad(set_to_none=True)
+                    a_loss = self.alpha_loss(model, (x[vb].to(self.device), y[vb].to(self.device)))
+                    a_grads = torch.autograd.grad(a_loss, alphas, allow_unused=True)
+                    for a, g in zip(alphas, a_grads):
+                        a.grad = torch.zeros_like(a) if g is None else g.detach()
+                    a_opt.step()
+                    self.after_alpha_step(model)
+                    for w in weights:  # the α step's backward leaves nothing on the weights
+                        w.grad = None
+                schedule.step()
+                history.append({key: a.detach().cpu().clone() for key, a in model.alphas_by_key().items()})
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{float(loss):.3f}")
+        finally:
+            if bar is not None:
+                bar.close()
+        model.eval()
+        return SampledOneShotResult(arch=self.derive(model), alpha_history=history, stopped_early=False,
+                                    reason=f"completed {self.epochs} epochs", epochs_run=self.epochs, model=model,
+                                    **self._result_extras())
+
+    def _bar(self) -> Any:
+        if not self.progress:
+            return None
+        try:
+            from tqdm import tqdm
+        except ImportError:  # optional
+            return None
+        return tqdm(total=self.epochs, desc=type(self).__name__, unit="epoch")
+
+    def _check_data(self, data: Any) -> None:
+        for name in ("x_train", "y_train", "input_shape"):
+            if not hasattr(data, name):
+                raise SearchError(f"data must be a wiring.data.Dataset, got {type(data).__name__}")
+        graph = self.space.supernet()
+        inputs = [attrs for _, attrs in graph.nodes(data=True) if attrs.get("op") == "input"]
+        if len(inputs) == 1:
+            params = inputs[0].get("params", {})
+            shape = (params.get("channels"), *params.get("size", ()))
+            if None not in shape and tuple(shape) != tuple(data.input_shape):
+                raise SearchError(f"the supernet takes inputs {tuple(shape)} but {data.name} has {data.input_shape}; "
+                                  f"adapt it with wiring.search.evaluators.fit_input(data, {tuple(shape)})")
+
+
+class ProxylessNAS(SampledOneShot):
+    """ProxylessNAS, two-path binarised gates with a latency loss (module docstring).
+
+    Defaults follow the reference search: α by Adam (lr 1e-3, betas (0, 0.999), no
+    weight decay), weights by SGD (lr 0.05 cosine, momentum 0.9, weight decay 4e-5).
+    """
+
+    mode = "binary"
+
+    def __init__(self, space: Any, *, seed: int = 0, epochs: int = 120, batch_size: int = 64, lr: float = 0.05,
+                 lr_min: float = 0.0, momentum: float = 0.9, weight_decay: float = 4e-5,
+                 grad_clip: float | None = None, arch_lr: float = 1e-3, arch_betas: tuple[float, float] = (0.0, 0.999),
+                 arch_weight_decay: float = 0.0, latency: Any = None, latency_weight: float = 0.0,
+                 target: float | None = None, loss: str = "paper", beta: float = 0.6, latency_repeats: int = 10,
+                 device: str | torch.device = "cpu", progress: bool = True) -> None:
+        super().__init__(space, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, lr_min=lr_min,
+                         momentum=momentum, weight_decay=weight_decay, grad_clip=grad_clip, arch_lr=arch_lr,
+                         arch_betas=arch_betas, arch_weight_decay=arch_weight_decay, device=device, progress=progress)
+        if loss not in ("paper", "code"):
+            raise SearchError(f"loss must be 'paper' or 'code', got {loss!r}")
+        if isinstance(latency_weight, bool) or not isinstance(latency_weight, (int, float)) \
+                or not math.isfinite(latency_weight) or latency_weight < 0:
+            raise SearchError(f"latency_weight must be a number >= 0, got {latency_weight!r}")
+        if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
+                                   or not target > 0 or target == 1):
+            raise SearchError(f"target must be a latency in ms > 0 and != 1 (log T divides), got {target!r}")
+        self.latency, self.latency_weight, self.target = latency, float(latency_weight), target
+        self.loss, self.beta, self.latency_repeats = loss, float(beta), latency_repeats
+        self.base: float = 0.0
+        self.layer_latency: dict[str, torch.Tensor] = {}
+        self._latency_history: list[float] = []
+        self._target: float | None = None
+
+    @property
+    def uses_latency(self) -> bool:
+        return self.latency_weight > 0
+
+    def prepare(self, model: nn.Module) -> None:
+        self._latency_history = []
+        if self.latency is None and not self.uses_latency:
+            return
+        if not callable(getattr(self.space, "latency_graphs", None)):
+            raise SearchError(f"{type(self.space).__name__} has no latency_graphs(): the latency loss needs it")
+        if self.latency is None:
+            from spaces.constraint import LatencyTable
+
+            self.latency = LatencyTable().measure(self.space.latency_graphs(), repeats=self.latency_repeats)
+        self.base, vectors = layer_latencies(self.space, self.latency)
+        self.layer_latency = {k: v.to(self.device) for k, v in vectors.items()}
+        missing = set(model.alphas_by_key()) - set(self.layer_latency)
+        if missing:
+            raise SearchError(f"no latency vector for α keys {sorted(missing)}")
+        with torch.no_grad():
+            self._target = float(self.target) if self.target is not None else float(self.expected_latency(model))
+            self._latency_history.append(float(self.expected_latency(model)))
+
+    def expected_latency(self, model: nn.Module) -> torch.Tensor:
+        """E[LAT] in ms, differentiable in α (full softmax per layer)."""
+        alphas = model.alphas_by_key()
+        total = torch.tensor(self.base, device=self.device)
+        for key, lat in self.layer_latency.items():
+            total = total + (torch.softmax(alphas[key].reshape(-1), -1) * lat).sum()
+        return total
+
+    def alpha_loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        ce = cross_entropy(model, batch)
+        if not self.uses_latency:
+            return ce
+        lat = self.expected_latency(model)
+        if self.loss == "paper":
+            return ce + self.latency_weight * lat
+        return ce * (torch.log(lat) / math.log(self._target)) ** self.beta
+
+    def after_alpha_step(self, model: nn.Module) -> None:
+        from ops.relax import rescale
+
+        rescale(model)
+        if self.layer_latency:
+            with torch.no_grad():
+                self._latency_history.append(float(self.expected_latency(model)))
+
+    def _result_extras(self) -> dict[str, Any]:
+        return {"latency_history": list(self._latency_history),
+                "details": {"target": self._target, "base_latency": self.base,
+                            "layer_latency": {k: v.cpu().tolist() for k, v in self.layer_latency.items()}}}
+
+
+class GDAS(SampledOneShot):
+    """GDAS: hard Gumbel-softmax sampling, τ annealed linearly from ``tau_max`` to ``tau_min`` over the epochs."""
+
+    mode = "gumbel"
+
+    def __init__(self, space: Any, *, tau_max: float = 10.0, tau_min: float = 0.1, **options: Any) -> None:
+        super().__init__(space, **options)
+        if not (0 < tau_min <= tau_max):
+            raise SearchError(f"need 0 < tau_min <= tau_max, got tau_min={tau_min!r}, tau_max={tau_max!r}")
+        self.tau_max, self.tau_min = float(tau_max), float(tau_min)
+        self._taus: list[float] = []
+
+    def tau(self, epoch: int) -> float:
+        if self.epochs == 1:
+            return self.tau_max
+        return self.tau_max - (self.tau_max - self.tau_min) * epoch / (self.epochs - 1)
+
+    def prepare(self, model: nn.Module) -> None:
+        self._taus = []
+
+    def before_epoch(self, model: nn.Module, epoch: int) -> None:
+        from ops.relax import set_tau
+
+        tau = self.tau(epoch)
+        set_tau(model, tau)
+        self._taus.append(tau)
+
+    def _result_extras(self) -> dict[str, Any]:
+        return {"tau_history": list(self._taus)}
+
+
+__all__ = ["GDAS", "ProxylessNAS", "SampledOneShot", "SampledOneShotResult", "layer_latencies"]
