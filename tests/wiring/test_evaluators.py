@@ -105,3 +105,14 @@ def test_tabular_evaluator_on_nas_bench_graph():
     result = TabularEvaluator(space)(arch)
     assert result["score"] == space.query(arch)["valid_perf"]
     assert result["test_accuracy"] == space.query(arch)["perf"]
+
+
+def test_successive_halving_over_epochs_of_the_training_evaluator():
+    evaluator = TrainingEvaluator(Digits(), data_fraction=0.2, optimizer="adam", lr=0.02)
+    strategy = RandomSearch(Digits(), seed=1)
+    records = successive_halving(strategy, lambda arch, epochs: evaluator(arch, epochs=int(epochs))["score"],
+                                 candidates=3, min_fidelity=1, max_fidelity=3)
+    assert [r.fidelity for r in records] == [1, 1, 1, 3]
+    promoted = next(r for r in records if r.promoted)
+    assert records[-1].arch == promoted.arch and promoted.score == max(r.score for r in records[:3])
+    assert len(strategy.history) == 3
