@@ -29,7 +29,7 @@ import networkx as nx
 from wiring import SCHEMA_VERSION
 
 from ..errors import SpaceError
-from .cells import CellInputs, cell, search_cell
+from .cells import CellInputs, cell, live_states, search_cell
 from .genotypes import format_genotype, freeze
 
 DATASETS = ("cifar", "imagenet")
@@ -58,6 +58,10 @@ def network(genotype: Any, *, channels: int = 36, layers: int = 20, num_classes:
 
     def factory(reduction: bool, io: CellInputs) -> tuple[nx.DiGraph, bool, int]:
         pairs, concat = (g.reduce, g.reduce_concat) if reduction else (g.normal, g.normal_concat)
+        if 1 not in live_states(pairs, concat):
+            kind = "reduce" if reduction else "normal"
+            raise SpaceError(f"genotype's {kind} cell never reads the previous cell's output (input 1): such cells "
+                             f"are not supported by darts.network yet; spaces.nasnet builds them")
         graph, reads_s0 = cell(pairs, concat, io, drop_path=drop_path)
         return graph, reads_s0, len(concat)
 

@@ -455,3 +455,12 @@ def test_networks_and_supernet_survive_json():
     for G in (network(GENOTYPES["AmoebaNet"], channels=4, layers=5, auxiliary=True, drop_path=True),
               small_space().supernet()):
         assert wiring.graph_hash(wiring.from_json(wiring.to_json(G))) == wiring.graph_hash(G)
+
+
+def test_network_refuses_cells_that_never_read_the_previous_cell_with_a_clear_error():
+    v2 = darts.GENOTYPES["DARTS_V2"]
+    only_s0 = darts.Genotype(normal=[("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 0), ("sep_conv_3x3", 2),
+                                     ("sep_conv_3x3", 0), ("sep_conv_3x3", 3), ("sep_conv_3x3", 0), ("sep_conv_3x3", 4)],
+                             normal_concat=[2, 3, 4, 5], reduce=v2.reduce, reduce_concat=v2.reduce_concat)
+    with pytest.raises(SpaceError, match="normal cell never reads the previous cell"):
+        darts.network(only_s0, channels=8, layers=5, image_size=16)
