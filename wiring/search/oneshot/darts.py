@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..strategy import SearchError
+from .loop import check_data, epoch_batches, progress_bar, seeded, split_halves
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
@@ -193,50 +194,30 @@ class DARTS:
     def search(self, data: Any) -> OneShotResult:
         """Search on ``data`` (a :class:`wiring.data.Dataset` shaped like the supernet's input, see
         :func:`wiring.search.evaluators.fit_input`); uses its training split only."""
-        with torch.random.fork_rng(devices=self._cuda()):
-            torch.manual_seed(self.seed)
-            if self.device.type == "cuda":
-                torch.cuda.manual_seed(self.seed)
+        with seeded(self.seed, self.device):
             return self._search(data)
-
-    def _cuda(self) -> list[int]:
-        if self.device.type != "cuda":
-            return []
-        return [self.device.index if self.device.index is not None else torch.cuda.current_device()]
 
     def _search(self, data: Any) -> OneShotResult:
         model = self.build_model().to(self.device)
-        self._check_data(model, data)
+        check_data(self.space, data)
         alphas = list(model.arch_parameters())
         weights = list(model.weight_parameters())
         self.after_alpha_step(model)
         gen = torch.Generator().manual_seed(self.seed)
         x, y = data.x_train, data.y_train
-        order = torch.randperm(len(y), generator=gen)
-        half = len(y) // 2
-        if half < 1:
-            raise SearchError(f"DARTS needs at least 2 training examples to split 50/50, got {len(y)}")
-        w_idx, a_idx = order[:half], order[half:]
+        w_idx, a_idx = split_halves(len(y), gen, type(self).__name__)
         w_opt = torch.optim.SGD(weights, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         a_opt = torch.optim.Adam(alphas, lr=self.arch_lr, betas=self.arch_betas, weight_decay=self.arch_weight_decay)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=self.epochs, eta_min=self.lr_min)
         alpha_loss = self.alpha_loss(model)
         history: list[dict[str, torch.Tensor]] = []
         stopped, reason, epochs_run = False, f"completed {self.epochs} epochs", 0
-        bar = self._bar()
+        bar = progress_bar(self.progress, self.epochs, type(self).__name__)
         try:
             for epoch in range(self.epochs):
                 xi = schedule.get_last_lr()[0]
                 model.train()
-                w_perm = w_idx[torch.randperm(len(w_idx), generator=gen)]
-                a_perm = a_idx[torch.randperm(len(a_idx), generator=gen)]
-                a_pos = 0
-                for start in range(0, len(w_perm), self.batch_size):
-                    tb = w_perm[start:start + self.batch_size]
-                    if a_pos >= len(a_perm):
-                        a_perm, a_pos = a_idx[torch.randperm(len(a_idx), generator=gen)], 0
-                    vb = a_perm[a_pos:a_pos + self.batch_size]
-                    a_pos += self.batch_size
+                for tb, vb in epoch_batches(w_idx, a_idx, self.batch_size, gen):
                     train_batch = (x[tb].to(self.device), y[tb].to(self.device))
                     val_batch = (x[vb].to(self.device), y[vb].to(self.device))
                     # α step
@@ -275,28 +256,6 @@ class DARTS:
         model.eval()
         return OneShotResult(arch=self.derive(model), alpha_history=history, stopped_early=stopped, reason=reason,
                              epochs_run=epochs_run, model=model, details=self.details(model))
-
-    def _bar(self) -> Any:
-        if not self.progress:
-            return None
-        try:
-            from tqdm import tqdm
-        except ImportError:  # optional
-            return None
-        return tqdm(total=self.epochs, desc=type(self).__name__, unit="epoch")
-
-    def _check_data(self, model: nn.Module, data: Any) -> None:
-        for name in ("x_train", "y_train", "input_shape"):
-            if not hasattr(data, name):
-                raise SearchError(f"data must be a wiring.data.Dataset, got {type(data).__name__}")
-        graph = self.space.supernet()
-        inputs = [attrs for _, attrs in graph.nodes(data=True) if attrs.get("op") == "input"]
-        if len(inputs) == 1:
-            params = inputs[0].get("params", {})
-            shape = (params.get("channels"), *params.get("size", ()))
-            if None not in shape and tuple(shape) != tuple(data.input_shape):
-                raise SearchError(f"the supernet takes inputs {tuple(shape)} but {data.name} has {data.input_shape}; "
-                                  f"adapt it with wiring.search.evaluators.fit_input(data, {tuple(shape)})")
 
     def _should_stop(self, epoch: int, model: nn.Module, history: list) -> str | None:
         if self.early_stop is None:

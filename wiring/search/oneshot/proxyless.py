@@ -61,6 +61,7 @@ from torch import nn
 
 from ..strategy import SearchError
 from .darts import OneShotResult, cross_entropy
+from .loop import check_data, epoch_batches, progress_bar, seeded, split_halves
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -169,50 +170,32 @@ class SampledOneShot:
     def search(self, data: Any) -> SampledOneShotResult:
         """Search on ``data`` (a :class:`wiring.data.Dataset` shaped like the supernet's input, see
         :func:`wiring.search.evaluators.fit_input`); uses its training split only."""
-        devices = []
-        if self.device.type == "cuda":
-            devices = [self.device.index if self.device.index is not None else torch.cuda.current_device()]
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed)
-            if devices:
-                torch.cuda.manual_seed(self.seed)
+        with seeded(self.seed, self.device):
             return self._search(data)
 
     def _search(self, data: Any) -> SampledOneShotResult:
         from ops.relax import set_generator
 
         model = self.build_model().to(self.device)
-        self._check_data(data)
+        check_data(self.space, data)
         set_generator(model, self.seed)
         alphas = list(model.arch_parameters())
         weights = list(model.weight_parameters())
         self.prepare(model)
         gen = torch.Generator().manual_seed(self.seed)
         x, y = data.x_train, data.y_train
-        order = torch.randperm(len(y), generator=gen)
-        half = len(y) // 2
-        if half < 1:
-            raise SearchError(f"{type(self).__name__} needs at least 2 training examples, got {len(y)}")
-        w_idx, a_idx = order[:half], order[half:]
+        w_idx, a_idx = split_halves(len(y), gen, type(self).__name__)
         w_opt = torch.optim.SGD(weights, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         a_opt = torch.optim.Adam(alphas, lr=self.arch_lr, betas=self.arch_betas, weight_decay=self.arch_weight_decay)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=self.epochs, eta_min=self.lr_min)
         history: list[dict[str, torch.Tensor]] = []
-        bar = self._bar()
+        bar = progress_bar(self.progress, self.epochs, type(self).__name__)
         loss = torch.tensor(float("nan"))
         try:
             for epoch in range(self.epochs):
                 self.before_epoch(model, epoch)
                 model.train()
-                w_perm = w_idx[torch.randperm(len(w_idx), generator=gen)]
-                a_perm = a_idx[torch.randperm(len(a_idx), generator=gen)]
-                a_pos = 0
-                for start in range(0, len(w_perm), self.batch_size):
-                    tb = w_perm[start:start + self.batch_size]
-                    if a_pos >= len(a_perm):
-                        a_perm, a_pos = a_idx[torch.randperm(len(a_idx), generator=gen)], 0
-                    vb = a_perm[a_pos:a_pos + self.batch_size]
-                    a_pos += self.batch_size
+                for tb, vb in epoch_batches(w_idx, a_idx, self.batch_size, gen):
                     # weight step: α frozen, so only the sampled path runs
                     for a in alphas:
                         a.requires_grad_(False)
@@ -248,28 +231,6 @@ class SampledOneShot:
         return SampledOneShotResult(arch=self.derive(model), alpha_history=history, stopped_early=False,
                                     reason=f"completed {self.epochs} epochs", epochs_run=self.epochs, model=model,
                                     **self._result_extras())
-
-    def _bar(self) -> Any:
-        if not self.progress:
-            return None
-        try:
-            from tqdm import tqdm
-        except ImportError:  # optional
-            return None
-        return tqdm(total=self.epochs, desc=type(self).__name__, unit="epoch")
-
-    def _check_data(self, data: Any) -> None:
-        for name in ("x_train", "y_train", "input_shape"):
-            if not hasattr(data, name):
-                raise SearchError(f"data must be a wiring.data.Dataset, got {type(data).__name__}")
-        graph = self.space.supernet()
-        inputs = [attrs for _, attrs in graph.nodes(data=True) if attrs.get("op") == "input"]
-        if len(inputs) == 1:
-            params = inputs[0].get("params", {})
-            shape = (params.get("channels"), *params.get("size", ()))
-            if None not in shape and tuple(shape) != tuple(data.input_shape):
-                raise SearchError(f"the supernet takes inputs {tuple(shape)} but {data.name} has {data.input_shape}; "
-                                  f"adapt it with wiring.search.evaluators.fit_input(data, {tuple(shape)})")
 
 
 class ProxylessNAS(SampledOneShot):

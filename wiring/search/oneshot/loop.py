@@ -1,0 +1,69 @@
+"""Pieces every alternating (weight step, α step) one-shot search shares: seeding, data checks, batches, progress."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from ..strategy import SearchError
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Run under a forked torch RNG (CPU, and the CUDA device if used) seeded with ``seed``."""
+    devices = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        if devices:
+            torch.cuda.manual_seed(seed)
+        yield
+
+
+def check_data(space: Any, data: Any) -> None:
+    """:class:`SearchError` unless ``data`` is a Dataset shaped like the supernet's (single) input."""
+    for name in ("x_train", "y_train", "input_shape"):
+        if not hasattr(data, name):
+            raise SearchError(f"data must be a wiring.data.Dataset, got {type(data).__name__}")
+    inputs = [attrs for _, attrs in space.supernet().nodes(data=True) if attrs.get("op") == "input"]
+    if len(inputs) == 1:
+        params = inputs[0].get("params", {})
+        shape = (params.get("channels"), *params.get("size", ()))
+        if None not in shape and tuple(shape) != tuple(data.input_shape):
+            raise SearchError(f"the supernet takes inputs {tuple(shape)} but {data.name} has {data.input_shape}; "
+                              f"adapt it with wiring.search.evaluators.fit_input(data, {tuple(shape)})")
+
+
+def split_halves(n: int, generator: torch.Generator, who: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded 50/50 split of ``n`` training examples into weight and α halves."""
+    order = torch.randperm(n, generator=generator)
+    half = n // 2
+    if half < 1:
+        raise SearchError(f"{who} needs at least 2 training examples to split 50/50, got {n}")
+    return order[:half], order[half:]
+
+
+def epoch_batches(w_idx: torch.Tensor, a_idx: torch.Tensor, batch_size: int,
+                  generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch: (weight batch, α batch) index pairs; one pass over the weight half, the α half cycled beside it."""
+    w_perm = w_idx[torch.randperm(len(w_idx), generator=generator)]
+    a_perm = a_idx[torch.randperm(len(a_idx), generator=generator)]
+    a_pos = 0
+    for start in range(0, len(w_perm), batch_size):
+        if a_pos >= len(a_perm):
+            a_perm, a_pos = a_idx[torch.randperm(len(a_idx), generator=generator)], 0
+        yield w_perm[start:start + batch_size], a_perm[a_pos:a_pos + batch_size]
+        a_pos += batch_size
+
+
+def progress_bar(progress: bool, epochs: int, name: str) -> Any:
+    """A tqdm bar over epochs, or None."""
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=epochs, desc=name, unit="epoch")
