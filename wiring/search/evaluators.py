@@ -45,9 +45,10 @@ class TrainingEvaluator:
         self.space, self.dataset, self.epochs, self.data_fraction = space, dataset, epochs, data_fraction
         self.seed, self.stopper, self.train_options = seed, stopper, train_options
         self._data = None
+        self._fitted: dict[tuple[int, ...], Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_data": None}  # workers reload the embedded data themselves
+        return {**self.__dict__, "_data": None, "_fitted": {}}  # workers reload the embedded data themselves
 
     def data(self) -> Any:
         if self._data is None:
@@ -58,7 +59,11 @@ class TrainingEvaluator:
 
     def __call__(self, arch: Hashable, *, epochs: int | None = None) -> dict[str, Any]:
         G = self.space.to_graph(arch)
-        data = fit_input(self.data(), analyse(G).nodes[analyse(G).inputs[0]].out_shape)
+        analysis = analyse(G)
+        shape = tuple(analysis.nodes[analysis.inputs[0]].out_shape)
+        if shape not in self._fitted:  # one resize per input shape, not per trial
+            self._fitted[shape] = fit_input(self.data(), shape)
+        data = self._fitted[shape]
         stop = None if self.stopper is None else (lambda history: self.stopper.should_stop(history,
                                                                                          epochs or self.epochs))
         result = train(G, data, epochs=epochs or self.epochs, seed=self.seed, progress=False,
