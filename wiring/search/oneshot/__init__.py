@@ -13,3 +13,5 @@ from .proxyless import GDAS, ProxylessNAS, SampledOneShotResult, layer_latencies
 __all__ = ["DARTS", "DARTSPlus", "FairDARTS", "FairNAS", "OneShotResult", "SPOS", "hypergradient", "inherit",
            "recalibrate_bn", "set_arch"]
 __all__ += ["GDAS", "ProxylessNAS", "SampledOneShotResult", "layer_latencies"]
+from .enas import ENAS
+__all__ += ["ENAS"]

@@ -1,0 +1,462 @@
+"""ENAS (Pham et al. 2018, SPEC §4): shared weights trained under a REINFORCE controller.
+
+A space for ENAS has ``supernet()``, ``derive(model)``, ``decisions()``,
+``to_decisions()`` and ``from_decisions()``, like :func:`spaces.enas.space`
+(micro and macro), and its supernet's α rows correspond one-to-one to its
+decisions (see *Paths* below).
+
+Loop (:meth:`ENAS.search`), as the official code (``melodyguan/enas``,
+``src/cifar10/main.py``) runs it: the supernet is compiled in ``single_path``
+mode (:mod:`ops.relax`) with ``seed``; the controller is
+:class:`wiring.search.reinforce.Reinforce` (LSTM over ``space.decisions()``,
+REINFORCE with a moving-average baseline and an entropy bonus). Every epoch:
+
+1. child phase: one pass over the training split in shuffled minibatches; for
+   each minibatch the controller samples an architecture, the supernet is put
+   on its path and one SGD step is taken on the shared weights (momentum,
+   Nesterov, L2 weight decay, gradient norm clipped to ``grad_clip``). The
+   learning rate follows a cosine from ``lr`` to ``lr_min`` per epoch with warm
+   restarts after ``lr_period`` epochs, the period multiplied by
+   ``lr_period_mult`` at each restart (``lr_period=None``: one cosine over all
+   epochs);
+2. controller phase: ``controller_steps`` updates; each samples
+   ``controller_aggregate`` architectures (``Reinforce(batch=...)``), rewards
+   each with the shared-weight accuracy on the next minibatch of the validation
+   split, and takes one Adam step on the controller.
+
+Final pick: ``final_samples`` architectures are sampled from the trained
+controller and scored with the shared weights on the whole validation split;
+the best (the first on ties) is ``result.arch`` and ``result.model`` is the
+supernet set to its path. The validation split is the Dataset's ``x_val`` /
+``y_val`` (the reference holds out 5,000 training images for it); the test
+split is never read. Shared-weight accuracies are computed with batch-norm
+batch statistics (the reference builds its reward graph with
+``is_training=True``); running statistics are not updated by scoring.
+
+``result.details``: ``samples`` (the scored ``(arch, accuracy)`` pairs of the
+final pick), ``best_score``, ``rewards`` (per controller step, the rewards of
+its architectures), ``baseline`` (the controller's baseline after each step),
+``train_loss`` (mean child loss per epoch) and ``controller`` (the trained
+:class:`Reinforce`, to sample more). ``alpha_history`` is empty: ENAS has no α.
+
+Defaults, with their reference values (``scripts/cifar10_micro_search.sh``;
+the macro script's values in brackets): ``epochs`` 150 [310], ``batch_size``
+160 [128], ``lr`` 0.05 to ``lr_min`` 0.0005, ``lr_period`` 10,
+``lr_period_mult`` 2, momentum 0.9 with Nesterov, ``weight_decay`` 2e-4 (the
+reference adds ``l2_reg · Σ w²`` to the loss with ``l2_reg`` 1e-4 [2.5e-4], a
+decay of 2·l2_reg), ``grad_clip`` 5 (``child_grad_bound``; the reference's
+per-tensor clip appends the unclipped gradient, so it never clips; here the
+global norm is clipped), ``controller_steps`` 30 [50], ``controller_aggregate``
+10 [20], ``controller_lr`` 0.0035 [0.001], ``controller_hidden`` 64,
+``tanh_constant`` 1.1 [1.5], ``entropy_weight`` 1e-4, ``baseline_decay`` 0.99,
+``final_samples`` 10 (the reference prints 10 samples after each controller
+phase). ``temperature`` 5 is SPEC §4's (the CIFAR scripts leave it unset).
+Not reproduced: the reference's op-logit ``op_tanh_reduce`` 2.5, the macro skip
+penalty, dropout, drop-path and the auxiliary head.
+
+Paths: the decision that each α row of the supernet stands for is read off the
+space's own ``derive`` once per search (:func:`decision_rows`): α is set to
+known one-hot patterns and ``space.to_decisions(space.derive(model))`` read back.
+Every relaxed module then takes the sampled index of its row's decision
+(:class:`Paths`). A ``choice`` whose only consumer is an unselected input of a
+``select`` (the micro supernet computes one ``choice`` per candidate input) is
+set to a parameter-free candidate whose output the ``select`` discards, so only
+the sampled path's weights and batch-norm statistics are used.
+
+Determinism: the search runs under a forked torch RNG seeded with ``seed``
+(:func:`loop.seeded`); architectures come from the controller's seeded
+generator, the data order from a ``torch.Generator`` seeded with ``seed``. On
+CUDA the same seed gives the same result only with
+``torch.use_deterministic_algorithms(True)`` (and ``CUBLAS_WORKSPACE_CONFIG=:4096:8``):
+otherwise convolution kernels vary in their last bits, the rewards with them,
+and the controller's samples drift apart.
+
+State: everything a search changes is held in one :class:`ENASState` (model,
+optimiser, schedule, controller, data generator, validation cursor, histories,
+epoch counter); an epoch only reads and writes it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from ..reinforce import Reinforce
+from ..strategy import SearchError
+from .darts import OneShotResult, _logits, cross_entropy
+from .loop import check_data, progress_bar, seeded
+
+Row = tuple[Hashable, int]
+
+
+# -- paths ------------------------------------------------------------------------------------
+
+
+def decision_rows(space: Any, model: nn.Module) -> list[Row | None]:
+    """For each decision of ``space``, the α ``(key, row)`` of ``model`` that ``space.derive`` reads for it.
+
+    ``None`` for a decision with one choice. :class:`SearchError` unless the α rows of more than one
+    column and the decisions of more than one choice correspond one-to-one, column ``c`` of a row
+    giving choice ``c`` of its decision (probed with one-hot α, restored afterwards)."""
+    alphas = model.alphas_by_key()
+    for key, a in alphas.items():
+        if a.dim() != 2:
+            raise SearchError(f"α {key!r} has shape {tuple(a.shape)}; ENAS needs one row per decision")
+    rows = [(key, r) for key, a in alphas.items() for r in range(a.shape[0]) if a.shape[1] > 1]
+    saved = {key: a.detach().clone() for key, a in alphas.items()}
+    try:
+        with torch.no_grad():
+            codes = [0] * len(space.decisions())
+            for bit in range(len(rows).bit_length()):  # row n (1-based) sets column 1 where bit `bit` of n is set
+                got = _derived(space, model, {row: 1 for n, row in enumerate(rows, 1) if n >> bit & 1})
+                codes = [code | (1 << bit if value else 0) for code, value in zip(codes, got)]
+            mapping = [rows[code - 1] if 0 < code <= len(rows) else None for code in codes]
+            _check_rows(space, model, rows, mapping)
+    finally:
+        with torch.no_grad():
+            for key, a in alphas.items():
+                a.copy_(saved[key])
+    return mapping
+
+
+def _derived(space: Any, model: nn.Module, onehot: dict[Row, int]) -> list[int]:
+    """``space``'s decisions derived from α all zero but ``onehot[(key, row)]`` (a column) set to 1."""
+    alphas = model.alphas_by_key()
+    for a in alphas.values():
+        a.zero_()
+    for (key, r), c in onehot.items():
+        alphas[key][r, c] = 1.0
+    return list(space.to_decisions(space.derive(model)))
+
+
+def _check_rows(space: Any, model: nn.Module, rows: list[Row], mapping: list[Row | None]) -> None:
+    decisions = space.decisions()
+    widths = {(key, r): a.shape[1] for key, a in model.alphas_by_key().items() for r in range(a.shape[0])}
+    name = type(space).__name__
+    for d, row in zip(decisions, mapping):
+        if row is None and len(d.choices) > 1:
+            raise SearchError(f"{name}: no α row of the supernet derives decision {d.name!r}; ENAS needs one α row "
+                              f"per decision")
+        if row is not None and widths[row] != len(d.choices):
+            raise SearchError(f"{name}: decision {d.name!r} has {len(d.choices)} choices but its α row {row} has "
+                              f"{widths[row]} columns")
+    used = [row for row in mapping if row is not None]
+    if len(set(used)) != len(used) or set(used) != set(rows):
+        missed = sorted(map(str, set(rows) - set(used)))
+        raise SearchError(f"{name}: the supernet's α rows and the decisions do not correspond one-to-one "
+                          f"(rows no single decision derives from: {missed or 'none'})")
+    width = max((widths[row] for row in rows), default=1)
+    for shift in range(width):  # every column of every row, each row shifted differently
+        onehot = {row: (shift + n) % widths[row] for n, row in enumerate(rows)}
+        expected = [0 if row is None else onehot[row] for row in mapping]
+        got = _derived(space, model, onehot)
+        if got != expected:
+            raise SearchError(f"{name}: derive does not read decisions as the argmax of one α row each "
+                              f"(expected {expected}, got {got})")
+
+
+def idle_branches(model: nn.Module) -> list[tuple[nn.Module, int, nn.Module, int]]:
+    """``(select, slot, choice, free)`` for every ``choice`` module whose only consumer is input ``slot`` of a
+    ``select`` module, with ``free`` the index of a candidate that has no parameters and no buffers
+    (:func:`_free_candidate`); choices without one are left out."""
+    from ops.modules import MixedOp, Select
+
+    found = []
+    for module in model.modules():
+        graph = getattr(module, "graph", None)
+        if not isinstance(graph, fx.Graph):
+            continue
+        for node in graph.nodes:
+            if node.op != "call_module" or not isinstance(module.get_submodule(node.target), Select):
+                continue
+            for slot, arg in enumerate(node.args[:-1]):  # the last argument is α
+                if not (isinstance(arg, fx.Node) and arg.op == "call_module" and len(arg.users) == 1):
+                    continue
+                choice = module.get_submodule(arg.target)
+                free = _free_candidate(choice) if isinstance(choice, MixedOp) else None
+                if free is not None:
+                    found.append((module.get_submodule(node.target), slot, choice, free))
+    return found
+
+
+def _free_candidate(choice: nn.Module) -> int | None:
+    """A candidate of ``choice`` without parameters or buffers, the identity if there is one (cheapest)."""
+    from ops.functional import identity
+    from ops.modules import FunctionOp
+
+    free = [i for i, c in enumerate(choice.candidates)
+            if next(c.parameters(), None) is None and next(c.buffers(), None) is None]
+    same = [i for i in free if isinstance(choice.candidates[i], nn.Identity) or (
+        isinstance(choice.candidates[i], FunctionOp) and choice.candidates[i].function is identity)]
+    return (same + free)[0] if free else None
+
+
+class Paths:
+    """Puts a ``single_path`` supernet of ``space`` on the path of one architecture (decision indices)."""
+
+    def __init__(self, space: Any, model: nn.Module) -> None:
+        from ops.relax import sites
+
+        by_row = {row: d for d, row in enumerate(decision_rows(space, model)) if row is not None}
+        alphas = model.alphas_by_key()
+        self.sites: list[tuple[nn.Module, int | None]] = []  # (relaxed module, its decision; None: one candidate)
+        for site in sites(model):
+            decision = by_row.get((site.key, site.row))
+            if decision is None and (site.key not in alphas or alphas[site.key].shape[-1] != 1):
+                raise SearchError(f"relaxed module {site.path!r} (α {site.key!r}, row {site.row}) follows no decision "
+                                  f"of {type(space).__name__}")
+            self.sites.append((site.module, decision))
+        self.idle = idle_branches(model)
+
+    def set(self, indices: Sequence[int]) -> None:
+        """Set every relaxed module to the candidate ``indices`` (one per decision) picks."""
+        for module, decision in self.sites:
+            module.active = 0 if decision is None else int(indices[decision])
+        for select, slot, choice, free in self.idle:
+            if select.active != slot:
+                choice.active = free
+
+
+# -- scoring ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def batch_statistics(model: nn.Module) -> Iterator[None]:
+    """Train-mode batch norms that use batch statistics without updating running ones (no gradients)."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    tracked = [m.track_running_stats for m in bns]
+    was_training = model.training
+    if not was_training:  # train() walks every module: skip it when it would change nothing
+        model.train()
+    for m in bns:
+        m.track_running_stats = False
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for m, t in zip(bns, tracked):
+            m.track_running_stats = t
+        if not was_training:
+            model.eval()
+
+
+def shared_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int,
+                    device: torch.device | str = "cpu") -> float:
+    """Accuracy of ``model`` (on its current path) on ``(x, y)`` in batches, with batch statistics."""
+    correct = 0
+    with batch_statistics(model):
+        for i in range(0, len(y), batch_size):
+            pred = _logits(model(x[i:i + batch_size].to(device))).argmax(1)
+            correct += int((pred == y[i:i + batch_size].to(device)).sum())
+    return correct / len(y)
+
+
+# -- the search -------------------------------------------------------------------------------
+
+
+@dataclass
+class ENASState:
+    """Everything an ENAS search changes (``paths`` is derived from the model and the space)."""
+
+    model: nn.Module
+    paths: Paths
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    controller: Reinforce
+    generator: torch.Generator
+    val_order: torch.Tensor
+    val_pos: int = 0
+    epoch: int = 0
+    train_loss: list[float] = field(default_factory=list)
+    rewards: list[list[float]] = field(default_factory=list)
+    baseline: list[float] = field(default_factory=list)
+
+
+def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
+    if allow_none and value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise SearchError(f"{name} must be a positive int{' or None' if allow_none else ''}, got {name}={value!r}")
+
+
+def _number(name: str, value: Any, *, low: float = 0.0, high: float = math.inf, open_low: bool = False,
+            open_high: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and \
+        (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
+    if not ok:
+        interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+        raise SearchError(f"{name} must be a number in {interval}, got {name}={value!r}")
+
+
+class ENAS:
+    """ENAS on ``space.supernet()``; see the module docstring for the loop and the defaults."""
+
+    def __init__(self, space: Any, *, seed: int = 0, epochs: int = 150, batch_size: int = 160, lr: float = 0.05,
+                 lr_min: float = 0.0005, lr_period: int | None = 10, lr_period_mult: int = 2, momentum: float = 0.9,
+                 nesterov: bool = True, weight_decay: float = 2e-4, grad_clip: float | None = 5.0,
+                 controller_steps: int = 30, controller_aggregate: int = 10, controller_lr: float = 0.0035,
+                 controller_hidden: int = 64, temperature: float = 5.0, tanh_constant: float = 1.1,
+                 entropy_weight: float = 1e-4, baseline_decay: float = 0.99, final_samples: int = 10,
+                 device: str | torch.device = "cpu", progress: bool = True) -> None:
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise SearchError(f"seed must be an int, got seed={seed!r}")
+        for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr_period_mult", lr_period_mult),
+                            ("controller_steps", controller_steps), ("controller_aggregate", controller_aggregate),
+                            ("controller_hidden", controller_hidden), ("final_samples", final_samples)):
+            _positive_int(name, value)
+        _positive_int("lr_period", lr_period, allow_none=True)
+        _number("lr", lr, open_low=True)
+        _number("lr_min", lr_min, high=lr)
+        _number("momentum", momentum, high=1.0, open_high=True)
+        _number("weight_decay", weight_decay)
+        if grad_clip is not None:
+            _number("grad_clip", grad_clip, open_low=True)
+        if nesterov and not momentum > 0:
+            raise SearchError(f"nesterov needs momentum > 0, got momentum={momentum!r}")
+        for name, value in (("controller_lr", controller_lr), ("temperature", temperature),
+                            ("tanh_constant", tanh_constant)):
+            _number(name, value, open_low=True)
+        _number("entropy_weight", entropy_weight)
+        _number("baseline_decay", baseline_decay, high=1.0, open_high=True)
+        for method in ("supernet", "derive", "decisions", "to_decisions", "from_decisions"):
+            if not callable(getattr(space, method, None)):
+                raise SearchError(f"{type(space).__name__} has no {method}(): ENAS needs a space with a supernet and "
+                                  f"controller decisions (spaces.enas)")
+        self.space, self.seed, self.epochs, self.batch_size = space, seed, epochs, batch_size
+        self.lr, self.lr_min, self.lr_period, self.lr_period_mult = lr, lr_min, lr_period, lr_period_mult
+        self.momentum, self.nesterov, self.weight_decay, self.grad_clip = momentum, nesterov, weight_decay, grad_clip
+        self.controller_steps, self.controller_aggregate = controller_steps, controller_aggregate
+        self.controller_options = {"hidden": controller_hidden, "lr": controller_lr, "temperature": temperature,
+                                   "tanh_constant": tanh_constant, "entropy_weight": entropy_weight,
+                                   "baseline_decay": baseline_decay}
+        self.final_samples = final_samples
+        self.device, self.progress = torch.device(device), progress
+
+    # -- pieces ---------------------------------------------------------------------------------
+
+    def build_model(self) -> nn.Module:
+        """The compiled supernet (``single_path`` mode, seeded)."""
+        from wiring import compile as compile_graph
+
+        return compile_graph(self.space.supernet(), seed=self.seed, mode="single_path")
+
+    def start(self, data: Any) -> ENASState:
+        """A fresh state: supernet, optimiser, schedule, controller and data order for ``data``."""
+        check_data(self.space, data)
+        for name in ("x_val", "y_val"):
+            if len(getattr(data, name, ())) == 0:
+                raise SearchError(f"ENAS rewards the controller on the validation split, but data has no {name}")
+        model = self.build_model().to(self.device).train()
+        weights = list(model.weight_parameters())
+        optimizer = torch.optim.SGD(weights, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
+                                    weight_decay=self.weight_decay)
+        if self.lr_period is None:
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs, eta_min=self.lr_min)
+        else:
+            schedule = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+                optimizer, T_0=self.lr_period, T_mult=self.lr_period_mult, eta_min=self.lr_min)
+        controller = Reinforce(self.space, seed=self.seed, batch=self.controller_aggregate, **self.controller_options)
+        generator = torch.Generator().manual_seed(self.seed)
+        return ENASState(model=model, paths=Paths(self.space, model), optimizer=optimizer, schedule=schedule,
+                         controller=controller, generator=generator,
+                         val_order=torch.randperm(len(data.y_val), generator=generator))
+
+    @staticmethod
+    def sample(state: ENASState) -> list[int]:
+        """Decision indices of one architecture drawn from the controller (no gradient, nothing told)."""
+        with torch.no_grad():
+            tokens, _, _ = state.controller.controller.run(state.controller.generator)
+        return tokens
+
+    def child_step(self, state: ENASState, indices: Sequence[int], batch: tuple[torch.Tensor, torch.Tensor]) -> float:
+        """One SGD step of the shared weights on ``batch`` along the path of ``indices``; returns the loss."""
+        state.paths.set(indices)
+        state.optimizer.zero_grad(set_to_none=True)
+        loss = cross_entropy(state.model, batch)
+        loss.backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(state.model.weight_parameters(), self.grad_clip)
+        state.optimizer.step()
+        return float(loss.detach())
+
+    def _val_batch(self, state: ENASState, data: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if state.val_pos >= len(state.val_order):
+            state.val_order, state.val_pos = torch.randperm(len(data.y_val), generator=state.generator), 0
+        idx = state.val_order[state.val_pos:state.val_pos + self.batch_size]
+        state.val_pos += self.batch_size
+        return data.x_val[idx], data.y_val[idx]
+
+    def controller_step(self, state: ENASState, data: Any) -> list[float]:
+        """One controller update over ``controller_aggregate`` architectures rewarded on validation minibatches."""
+        rewards = []
+        for _ in range(self.controller_aggregate):
+            arch = state.controller.ask()
+            x, y = self._val_batch(state, data)
+            state.paths.set(self.space.to_decisions(arch))
+            reward = shared_accuracy(state.model, x, y, batch_size=self.batch_size, device=self.device)
+            state.controller.tell(arch, reward)
+            rewards.append(reward)
+        return rewards
+
+    def epoch(self, state: ENASState, data: Any) -> None:
+        """One epoch: the child phase, then the controller phase (module docstring)."""
+        order = torch.randperm(len(data.y_train), generator=state.generator)
+        losses = []
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            batch = (data.x_train[idx].to(self.device), data.y_train[idx].to(self.device))
+            losses.append(self.child_step(state, self.sample(state), batch))
+        state.schedule.step()
+        state.train_loss.append(sum(losses) / len(losses))
+        for _ in range(self.controller_steps):
+            state.rewards.append(self.controller_step(state, data))
+            state.baseline.append(float(state.controller.baseline))
+        state.epoch += 1
+
+    def finish(self, state: ENASState, data: Any) -> OneShotResult:
+        """The final pick: ``final_samples`` controller samples scored on the whole validation split."""
+        samples = []
+        for _ in range(self.final_samples):
+            indices = self.sample(state)
+            state.paths.set(indices)
+            score = shared_accuracy(state.model, data.x_val, data.y_val, batch_size=self.batch_size,
+                                    device=self.device)
+            samples.append((self.space.from_decisions(indices), score))
+        best, best_score = max(samples, key=lambda s: s[1])  # the first on ties
+        state.paths.set(self.space.to_decisions(best))
+        state.model.eval()
+        details = {"samples": samples, "best_score": best_score, "rewards": state.rewards,
+                   "baseline": state.baseline, "train_loss": state.train_loss, "controller": state.controller}
+        return OneShotResult(arch=best, alpha_history=[], stopped_early=False,
+                             reason=f"completed {state.epoch} epochs", epochs_run=state.epoch, model=state.model,
+                             details=details)
+
+    # -- search ---------------------------------------------------------------------------------
+
+    def search(self, data: Any) -> OneShotResult:
+        """Search on ``data`` (a :class:`wiring.data.Dataset` shaped like the supernet's input, see
+        :func:`wiring.search.evaluators.fit_input`): weights on its training split, rewards and the final
+        pick on its validation split."""
+        with seeded(self.seed, self.device):
+            state = self.start(data)
+            bar = progress_bar(self.progress, self.epochs, type(self).__name__)
+            try:
+                while state.epoch < self.epochs:
+                    self.epoch(state, data)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{state.train_loss[-1]:.3f}",
+                                        reward=f"{sum(state.rewards[-1]) / len(state.rewards[-1]):.3f}")
+            finally:
+                if bar is not None:
+                    bar.close()
+            return self.finish(state, data)
+
+
+__all__ = ["ENAS", "ENASState", "Paths", "batch_statistics", "decision_rows", "idle_branches", "shared_accuracy"]
