@@ -27,6 +27,13 @@ recorded (``alpha_history``) and the early-stop rule, if any, is asked.
 
 Determinism: the whole search runs under a forked torch RNG seeded with
 ``seed``; data order comes from a ``torch.Generator`` seeded with ``seed``.
+
+Checkpoint (``checkpoint=path``, :mod:`.checkpoint`): after every epoch (and
+the early-stop decision) the supernet, both optimisers, the schedule, the RNG
+states, ``alpha_history`` and the stop state are saved to ``path``;
+:meth:`DARTS.search` with an existing file resumes from it, to the result an
+uninterrupted search gives (a finished search's file returns that result
+without training). A file written by another setup is refused.
 """
 
 from __future__ import annotations
@@ -41,7 +48,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..strategy import SearchError
-from .loop import check_data, epoch_batches, progress_bar, seeded, split_halves
+from .checkpoint import Checkpoint, PathArg, checkpoint_path
+from .loop import Progress, check_data, epoch_batches, seeded, split_halves
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
@@ -139,6 +147,7 @@ class DARTS:
     holds ≥ ``max_skips`` skip-connects, default 2, or, with
     ``stable_epochs=k``, when the argmax op of every edge has not changed for
     ``k`` epochs), or a callable ``(epoch, model, alpha_history) -> reason | None``.
+    ``checkpoint``: a file to save the search to after every epoch and resume it from (module docstring).
     """
 
     mode = "softmax"
@@ -148,7 +157,7 @@ class DARTS:
                  grad_clip: float | None = 5.0, arch_lr: float = 3e-4, arch_betas: tuple[float, float] = (0.5, 0.999),
                  arch_weight_decay: float = 1e-3, device: str | torch.device = "cpu", progress: bool = True,
                  early_stop: str | EarlyStop | None = None, max_skips: int = 2,
-                 stable_epochs: int | None = None) -> None:
+                 stable_epochs: int | None = None, checkpoint: PathArg = None) -> None:
         if order not in (1, 2):
             raise SearchError(f"order must be 1 or 2, got {order!r}")
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
@@ -167,6 +176,7 @@ class DARTS:
         self.arch_lr, self.arch_betas, self.arch_weight_decay = arch_lr, tuple(arch_betas), arch_weight_decay
         self.device, self.progress = torch.device(device), progress
         self.early_stop, self.max_skips, self.stable_epochs = early_stop, max_skips, stable_epochs
+        self.checkpoint = checkpoint_path(checkpoint)
 
     # -- hooks for variants ---------------------------------------------------
 
@@ -210,11 +220,14 @@ class DARTS:
         a_opt = torch.optim.Adam(alphas, lr=self.arch_lr, betas=self.arch_betas, weight_decay=self.arch_weight_decay)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=self.epochs, eta_min=self.lr_min)
         alpha_loss = self.alpha_loss(model)
-        history: list[dict[str, torch.Tensor]] = []
-        stopped, reason, epochs_run = False, f"completed {self.epochs} epochs", 0
-        bar = progress_bar(self.progress, self.epochs, type(self).__name__)
-        try:
-            for epoch in range(self.epochs):
+        ckpt = Checkpoint.attach(self, data, model=model, optimizers=[w_opt, a_opt], schedulers=[schedule],
+                                 generators={"data": gen})
+        loop = ckpt.resume() or {"epoch": 0, "history": [], "stopped": False,
+                                 "reason": f"completed {self.epochs} epochs"}
+        history: list[dict[str, torch.Tensor]] = loop["history"]
+        stopped, reason, epochs_run = loop["stopped"], loop["reason"], loop["epoch"]
+        with Progress(self.progress, self.epochs, type(self).__name__, initial=epochs_run) as bar:
+            for epoch in range(epochs_run, epochs_run if stopped else self.epochs):
                 xi = schedule.get_last_lr()[0]
                 model.train()
                 for tb, vb in epoch_batches(w_idx, a_idx, self.batch_size, gen):
@@ -243,16 +256,13 @@ class DARTS:
                 schedule.step()
                 epochs_run = epoch + 1
                 history.append({key: a.detach().cpu().clone() for key, a in model.alphas_by_key().items()})
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{float(loss):.3f}")
+                bar.step(loss=float(loss.detach()))
                 why = self._should_stop(epoch, model, history)
                 if why is not None:
                     stopped, reason = True, why
+                ckpt.save(epoch=epochs_run, history=history, stopped=stopped, reason=reason)
+                if stopped:
                     break
-        finally:
-            if bar is not None:
-                bar.close()
         model.eval()
         return OneShotResult(arch=self.derive(model), alpha_history=history, stopped_early=stopped, reason=reason,
                              epochs_run=epochs_run, model=model, details=self.details(model))

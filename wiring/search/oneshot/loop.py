@@ -1,4 +1,7 @@
-"""Pieces every alternating (weight step, α step) one-shot search shares: seeding, data checks, batches, progress."""
+"""Pieces the one-shot search loops share: seeding, data checks, batches, progress bars.
+
+Checkpoints (saving after every epoch, resuming a killed search) are in :mod:`.checkpoint`.
+"""
 
 from __future__ import annotations
 
@@ -60,10 +63,31 @@ def epoch_batches(w_idx: torch.Tensor, a_idx: torch.Tensor, batch_size: int,
         a_pos += batch_size
 
 
-def progress_bar(progress: bool, epochs: int, name: str) -> Any:
-    """A tqdm bar over epochs, or None."""
-    if not progress:
-        return None
-    from tqdm import tqdm
+class Progress:
+    """A tqdm bar over ``total`` epochs (or other ``unit``), ``initial`` of them done already (a resumed search),
+    or nothing when ``progress`` is false; a context manager that closes the bar."""
 
-    return tqdm(total=epochs, desc=name, unit="epoch")
+    def __init__(self, progress: bool, total: int, name: str, *, unit: str = "epoch", initial: int = 0) -> None:
+        self.bar = None
+        if progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, desc=name, unit=unit)
+
+    def step(self, **postfix: float) -> None:
+        """One more done, with the ``postfix`` numbers (e.g. ``loss=0.5``) shown beside the bar."""
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix({name: f"{value:.3f}" for name, value in postfix.items()})
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def progress_bar(progress: bool, total: int, name: str, *, unit: str = "epoch", initial: int = 0) -> Any:
+    """The tqdm bar of a :class:`Progress` (or None), for a loop that drives and closes it itself."""
+    return Progress(progress, total, name, unit=unit, initial=initial).bar

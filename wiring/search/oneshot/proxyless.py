@@ -48,6 +48,14 @@ supernet has ``choice`` nodes and has ``derive(model)``.
 Determinism: the search runs under a forked torch RNG seeded with ``seed``; the
 relaxed modules sample from one ``torch.Generator`` seeded with ``seed``
 (:func:`ops.relax.set_generator`); data order from another seeded generator.
+
+Checkpoint (``checkpoint=path``, :mod:`.checkpoint`): after every epoch the
+supernet, both optimisers, the schedule, both generators, the global RNG,
+``alpha_history`` and the strategy's run state (GDAS: τ history; ProxylessNAS:
+latency history, per-layer latencies, base and target, so a measured latency
+table is not measured again) are saved to ``path``; :meth:`SampledOneShot.search`
+with an existing file resumes from it, to the result an uninterrupted search
+gives (:meth:`SampledOneShot.prepare` runs only on a fresh start).
 """
 
 from __future__ import annotations
@@ -60,8 +68,9 @@ import torch
 from torch import nn
 
 from ..strategy import SearchError
+from .checkpoint import Checkpoint, PathArg, checkpoint_path
 from .darts import OneShotResult, cross_entropy
-from .loop import check_data, epoch_batches, progress_bar, seeded, split_halves
+from .loop import Progress, check_data, epoch_batches, seeded, split_halves
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -126,7 +135,8 @@ class SampledOneShot:
     def __init__(self, space: Any, *, seed: int = 0, epochs: int = 50, batch_size: int = 64, lr: float = 0.025,
                  lr_min: float = 0.001, momentum: float = 0.9, weight_decay: float = 3e-4,
                  grad_clip: float | None = 5.0, arch_lr: float = 3e-4, arch_betas: tuple[float, float] = (0.5, 0.999),
-                 arch_weight_decay: float = 1e-3, device: str | torch.device = "cpu", progress: bool = True) -> None:
+                 arch_weight_decay: float = 1e-3, device: str | torch.device = "cpu", progress: bool = True,
+                 checkpoint: PathArg = None) -> None:
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SearchError(f"{name} must be a positive int, got {value!r}")
@@ -139,6 +149,7 @@ class SampledOneShot:
         self.weight_decay, self.grad_clip = weight_decay, grad_clip
         self.arch_lr, self.arch_betas, self.arch_weight_decay = arch_lr, tuple(arch_betas), arch_weight_decay
         self.device, self.progress = torch.device(device), progress
+        self.checkpoint = checkpoint_path(checkpoint)
 
     # -- hooks ----------------------------------------------------------------------------------
 
@@ -148,7 +159,7 @@ class SampledOneShot:
         return compile_graph(self.space.supernet(), seed=self.seed, mode=self.mode)
 
     def prepare(self, model: nn.Module) -> None:
-        """Called once after the model is built."""
+        """Called once after the model is built, on a fresh start (a resumed search restores the run state)."""
 
     def before_epoch(self, model: nn.Module, epoch: int) -> None:
         """Called at the start of every epoch."""
@@ -165,6 +176,13 @@ class SampledOneShot:
     def _result_extras(self) -> dict[str, Any]:
         return {}
 
+    def _run_state(self) -> dict[str, Any]:
+        """What a checkpoint must keep of the strategy's own state (plain data and tensors)."""
+        return {}
+
+    def _restore_run_state(self, state: dict[str, Any]) -> None:
+        """Take back :meth:`_run_state`'s value from a checkpoint."""
+
     # -- search ---------------------------------------------------------------------------------
 
     def search(self, data: Any) -> SampledOneShotResult:
@@ -178,21 +196,27 @@ class SampledOneShot:
 
         model = self.build_model().to(self.device)
         check_data(self.space, data)
-        set_generator(model, self.seed)
+        relax = set_generator(model, self.seed)
         alphas = list(model.arch_parameters())
         weights = list(model.weight_parameters())
-        self.prepare(model)
         gen = torch.Generator().manual_seed(self.seed)
         x, y = data.x_train, data.y_train
         w_idx, a_idx = split_halves(len(y), gen, type(self).__name__)
         w_opt = torch.optim.SGD(weights, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         a_opt = torch.optim.Adam(alphas, lr=self.arch_lr, betas=self.arch_betas, weight_decay=self.arch_weight_decay)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=self.epochs, eta_min=self.lr_min)
-        history: list[dict[str, torch.Tensor]] = []
-        bar = progress_bar(self.progress, self.epochs, type(self).__name__)
+        ckpt = Checkpoint.attach(self, data, model=model, optimizers=[w_opt, a_opt], schedulers=[schedule],
+                                 generators={"data": gen, "relax": relax})
+        loop = ckpt.resume()
+        if loop is None:
+            self.prepare(model)
+            loop = {"epoch": 0, "history": []}
+        else:
+            self._restore_run_state(loop["run_state"])
+        history: list[dict[str, torch.Tensor]] = loop["history"]
         loss = torch.tensor(float("nan"))
-        try:
-            for epoch in range(self.epochs):
+        with Progress(self.progress, self.epochs, type(self).__name__, initial=loop["epoch"]) as bar:
+            for epoch in range(loop["epoch"], self.epochs):
                 self.before_epoch(model, epoch)
                 model.train()
                 for tb, vb in epoch_batches(w_idx, a_idx, self.batch_size, gen):
@@ -221,12 +245,8 @@ class SampledOneShot:
                         w.grad = None
                 schedule.step()
                 history.append({key: a.detach().cpu().clone() for key, a in model.alphas_by_key().items()})
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{float(loss):.3f}")
-        finally:
-            if bar is not None:
-                bar.close()
+                ckpt.save(epoch=epoch + 1, history=history, run_state=self._run_state())
+                bar.step(loss=float(loss.detach()))
         model.eval()
         return SampledOneShotResult(arch=self.derive(model), alpha_history=history, stopped_early=False,
                                     reason=f"completed {self.epochs} epochs", epochs_run=self.epochs, model=model,
@@ -247,10 +267,11 @@ class ProxylessNAS(SampledOneShot):
                  grad_clip: float | None = None, arch_lr: float = 1e-3, arch_betas: tuple[float, float] = (0.0, 0.999),
                  arch_weight_decay: float = 0.0, latency: Any = None, latency_weight: float = 0.0,
                  target: float | None = None, loss: str = "paper", beta: float = 0.6, latency_repeats: int = 10,
-                 device: str | torch.device = "cpu", progress: bool = True) -> None:
+                 device: str | torch.device = "cpu", progress: bool = True, checkpoint: PathArg = None) -> None:
         super().__init__(space, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, lr_min=lr_min,
                          momentum=momentum, weight_decay=weight_decay, grad_clip=grad_clip, arch_lr=arch_lr,
-                         arch_betas=arch_betas, arch_weight_decay=arch_weight_decay, device=device, progress=progress)
+                         arch_betas=arch_betas, arch_weight_decay=arch_weight_decay, device=device, progress=progress,
+                         checkpoint=checkpoint)
         if loss not in ("paper", "code"):
             raise SearchError(f"loss must be 'paper' or 'code', got {loss!r}")
         if isinstance(latency_weight, bool) or not isinstance(latency_weight, (int, float)) \
@@ -261,8 +282,8 @@ class ProxylessNAS(SampledOneShot):
             raise SearchError(f"target must be a latency in ms > 0 and != 1 (log T divides), got {target!r}")
         self.latency, self.latency_weight, self.target = latency, float(latency_weight), target
         self.loss, self.beta, self.latency_repeats = loss, float(beta), latency_repeats
-        self.base: float = 0.0
-        self.layer_latency: dict[str, torch.Tensor] = {}
+        self._base: float = 0.0
+        self._layer_latency: dict[str, torch.Tensor] = {}
         self._latency_history: list[float] = []
         self._target: float | None = None
 
@@ -276,13 +297,14 @@ class ProxylessNAS(SampledOneShot):
             return
         if not callable(getattr(self.space, "latency_graphs", None)):
             raise SearchError(f"{type(self.space).__name__} has no latency_graphs(): the latency loss needs it")
-        if self.latency is None:
+        table = self.latency
+        if table is None:
             from spaces.constraint import LatencyTable
 
-            self.latency = LatencyTable().measure(self.space.latency_graphs(), repeats=self.latency_repeats)
-        self.base, vectors = layer_latencies(self.space, self.latency)
-        self.layer_latency = {k: v.to(self.device) for k, v in vectors.items()}
-        missing = set(model.alphas_by_key()) - set(self.layer_latency)
+            table = LatencyTable().measure(self.space.latency_graphs(), repeats=self.latency_repeats)
+        self._base, vectors = layer_latencies(self.space, table)
+        self._layer_latency = {k: v.to(self.device) for k, v in vectors.items()}
+        missing = set(model.alphas_by_key()) - set(self._layer_latency)
         if missing:
             raise SearchError(f"no latency vector for α keys {sorted(missing)}")
         with torch.no_grad():
@@ -292,8 +314,8 @@ class ProxylessNAS(SampledOneShot):
     def expected_latency(self, model: nn.Module) -> torch.Tensor:
         """E[LAT] in ms, differentiable in α (full softmax per layer)."""
         alphas = model.alphas_by_key()
-        total = torch.tensor(self.base, device=self.device)
-        for key, lat in self.layer_latency.items():
+        total = torch.tensor(self._base, device=self.device)
+        for key, lat in self._layer_latency.items():
             total = total + (torch.softmax(alphas[key].reshape(-1), -1) * lat).sum()
         return total
 
@@ -310,14 +332,23 @@ class ProxylessNAS(SampledOneShot):
         from ops.relax import rescale
 
         rescale(model)
-        if self.layer_latency:
+        if self._layer_latency:
             with torch.no_grad():
                 self._latency_history.append(float(self.expected_latency(model)))
 
     def _result_extras(self) -> dict[str, Any]:
         return {"latency_history": list(self._latency_history),
-                "details": {"target": self._target, "base_latency": self.base,
-                            "layer_latency": {k: v.cpu().tolist() for k, v in self.layer_latency.items()}}}
+                "details": {"target": self._target, "base_latency": self._base,
+                            "layer_latency": {k: v.cpu().tolist() for k, v in self._layer_latency.items()}}}
+
+    def _run_state(self) -> dict[str, Any]:
+        return {"latency_history": list(self._latency_history), "target": self._target, "base": self._base,
+                "layer_latency": {k: v.cpu() for k, v in self._layer_latency.items()}}
+
+    def _restore_run_state(self, state: dict[str, Any]) -> None:
+        self._latency_history, self._target = list(state["latency_history"]), state["target"]
+        self._base = state["base"]
+        self._layer_latency = {k: v.to(self.device) for k, v in state["layer_latency"].items()}
 
 
 class GDAS(SampledOneShot):
@@ -349,6 +380,12 @@ class GDAS(SampledOneShot):
 
     def _result_extras(self) -> dict[str, Any]:
         return {"tau_history": list(self._taus)}
+
+    def _run_state(self) -> dict[str, Any]:
+        return {"taus": list(self._taus)}
+
+    def _restore_run_state(self, state: dict[str, Any]) -> None:
+        self._taus = list(state["taus"])
 
 
 __all__ = ["GDAS", "ProxylessNAS", "SampledOneShot", "SampledOneShotResult", "layer_latencies"]

@@ -30,12 +30,26 @@ equal-width bins; each step draws a bin uniformly and rejection-samples uniform 
 
 Determinism: everything runs under a forked torch RNG seeded with ``seed``; paths, bins and
 data order come from ``random.Random(seed)`` / a ``torch.Generator`` seeded with ``seed``.
+
+Progress: one bar over the supernet epochs, one over the evolution's evaluations (``progress``).
+
+Checkpoint (``checkpoint=path``, :mod:`.checkpoint`): after every supernet epoch, and every
+``checkpoint_every`` evaluations of the evolution and at its end, the supernet (with the batch-norm
+statistics of the last recalibration), the optimiser, the schedule, the path ``random.Random``, the
+data generator, the global RNG, the epoch losses, FairNAS' counts and the told evaluations
+(``(space.encode(arch), score)``) are saved to ``path``. :meth:`SPOS.search` with an existing file
+resumes from it: training goes on from the saved epoch; the evolution, a deterministic ask/tell
+strategy, is rebuilt by replaying the told evaluations into a fresh
+:class:`~wiring.search.evolution.ConstrainedEvolution` (each replayed ask must propose the recorded
+encoding), then goes on. The result is the one an uninterrupted search gives; a finished search's
+file returns it without training or scoring anything.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -45,7 +59,9 @@ from torch import nn
 from ops.relax import set_paths, sites
 from ..evolution import ConstrainedEvolution
 from ..strategy import SearchError
+from .checkpoint import Checkpoint, PathArg, checkpoint_path
 from .darts import OneShotResult, _logits
+from .loop import Progress, seeded
 
 SAMPLERS = ("uniform", "flops_bins")
 
@@ -92,6 +108,35 @@ def recalibrate_bn(model: nn.Module, batches: Sequence[torch.Tensor], *, device:
         model.train(was_training)
 
 
+@dataclass
+class _Run:
+    """The live objects of one SPOS search, and its loop state (``epoch``, ``losses``, ``told``)."""
+
+    model: nn.Module
+    data: Any
+    ckpt: Checkpoint
+    loop: dict[str, Any]
+    rng: random.Random
+    gen: torch.Generator
+    optimizer: torch.optim.Optimizer
+    schedule: Any
+    edges: list[float] | None
+
+
+def _replay(evolution: ConstrainedEvolution, space: Any, told: Sequence[tuple[str, float]]
+            ) -> list[tuple[Hashable, float]]:
+    """Ask/tell ``evolution`` the recorded ``(encoding, score)`` pairs again, in order; the ``(arch, score)`` list."""
+    history = []
+    for encoding, value in told:
+        arch = evolution.ask()
+        if space.encode(arch) != encoding:
+            raise SearchError(f"cannot resume the evolution: it proposed {space.encode(arch)!r} where the checkpoint "
+                              f"recorded {encoding!r}")
+        evolution.tell(arch, value)
+        history.append((arch, value))
+    return history
+
+
 class SPOS:
     """Single Path One-Shot on ``space.supernet()``; see the module docstring.
 
@@ -99,7 +144,9 @@ class SPOS:
     ``mutations``, ``crossovers``, ``mutation_prob`` as :class:`ConstrainedEvolution` (paper:
     50, 10, 25, 25, 0.1, budget 50 + 19 × 50). ``bn_batches`` training batches of
     ``batch_size`` recalibrate batch norms before each score; ``val_size`` caps the validation
-    examples scored (``None``: all).
+    examples scored (``None``: all). ``progress``: progress bars; ``checkpoint``: a file to save
+    the search to and resume it from, every epoch and every ``checkpoint_every`` evaluations
+    (module docstring).
     """
 
     def __init__(self, space: Any, *, seed: int = 0, epochs: int = 120, batch_size: int = 64, lr: float = 0.5,
@@ -107,9 +154,11 @@ class SPOS:
                  sampler: str = "uniform", bins: int = 10, bin_pool: int = 200, max_tries: int = 100,
                  search_budget: int = 1000, population: int = 50, top_k: int = 10, mutations: int = 25,
                  crossovers: int = 25, mutation_prob: float = 0.1, bn_batches: int = 5,
-                 val_size: int | None = None, device: str | torch.device = "cpu") -> None:
+                 val_size: int | None = None, device: str | torch.device = "cpu", progress: bool = True,
+                 checkpoint: PathArg = None, checkpoint_every: int = 10) -> None:
         for name, value in (("epochs", epochs), ("batch_size", batch_size), ("bins", bins), ("bin_pool", bin_pool),
-                            ("max_tries", max_tries), ("search_budget", search_budget), ("bn_batches", bn_batches)):
+                            ("max_tries", max_tries), ("search_budget", search_budget), ("bn_batches", bn_batches),
+                            ("checkpoint_every", checkpoint_every)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SearchError(f"{name} must be a positive int, got {name}={value!r}")
         if sampler not in SAMPLERS:
@@ -124,7 +173,8 @@ class SPOS:
         self.search_budget, self.bn_batches, self.val_size = search_budget, bn_batches, val_size
         self.evolution_options = {"population": population, "top_k": top_k, "mutations": mutations,
                                   "crossovers": crossovers, "mutation_prob": mutation_prob}
-        self.device = torch.device(device)
+        self.device, self.progress = torch.device(device), progress
+        self.checkpoint, self.checkpoint_every = checkpoint_path(checkpoint), checkpoint_every
         self._macs: dict[str, float] = {}
 
     # -- pieces ---------------------------------------------------------------
@@ -203,8 +253,7 @@ class SPOS:
         for name in ("x_train", "y_train", "x_val", "y_val", "input_shape"):
             if not hasattr(data, name):
                 raise SearchError(f"data must be a wiring.data.Dataset, got {type(data).__name__}")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+        with seeded(self.seed, self.device):
             return self._search(data)
 
     def _search(self, data: Any) -> OneShotResult:
@@ -214,44 +263,82 @@ class SPOS:
         rng = random.Random(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
         edges = self._bin_edges(rng) if self.sampler == "flops_bins" else None
-        weights = self._weights(model)
-        optimizer = torch.optim.SGD(weights, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        optimizer = torch.optim.SGD(self._weights(model), lr=self.lr, momentum=self.momentum,
+                                    weight_decay=self.weight_decay)
         steps_per_epoch = -(-len(data.y_train) // self.batch_size)
         schedule = torch.optim.lr_scheduler.LambdaLR(  # the reference's linear decay to 0
             optimizer, lambda step: max(0.0, 1 - step / (self.epochs * steps_per_epoch)))
-        losses: list[float] = []
-        x, y = data.x_train, data.y_train
-        for _ in range(self.epochs):
-            model.train()
-            perm = torch.randperm(len(y), generator=gen)
-            total, n = 0.0, 0
-            for start in range(0, len(perm), self.batch_size):
-                idx = perm[start:start + self.batch_size]
-                batch = (x[idx].to(self.device), y[idx].to(self.device))
-                total += float(self.train_step(model, batch, rng, optimizer, edges))
-                n += 1
-                schedule.step()
-            losses.append(total / max(n, 1))
-        evolution = ConstrainedEvolution(self.space, seed=self.seed, **self.evolution_options)
-        history: list[tuple[Hashable, float]] = []
-        for _ in range(self.search_budget):
-            try:
-                arch = evolution.ask()
-            except SearchError:  # the space is exhausted
-                break
-            value = self.score(model, arch, data, gen)
-            evolution.tell(arch, value)
-            history.append((arch, value))
-        if not history:
-            raise SearchError("the evolutionary search scored no architecture")
+        ckpt = Checkpoint.attach(self, data, model=model, optimizers=[optimizer], schedulers=[schedule],
+                                 generators={"data": gen}, randoms={"paths": rng})
+        loop = ckpt.resume()
+        if loop is None:
+            loop = {"epoch": 0, "losses": [], "told": []}
+        else:
+            self._restore_run_state(loop["run_state"])
+        run = _Run(model, data, ckpt, loop, rng, gen, optimizer, schedule, edges)
+        self._train(run)
+        evolution, history = self._evolve(run)
         best, best_score = evolution.best
         set_arch(model, self.space, best)
         model.eval()
-        details = {"history": history, "best_score": best_score, "train_loss": losses}
+        details = {"history": history, "best_score": best_score, "train_loss": list(loop["losses"])}
         details.update(self._extra_details())
         return OneShotResult(arch=best, alpha_history=[], stopped_early=False,
                              reason=f"completed {self.epochs} epochs and {len(history)} evaluations",
                              epochs_run=self.epochs, model=model, details=details)
+
+    def _train(self, run: _Run) -> None:
+        """The supernet epochs not done yet, each saved to the checkpoint."""
+        x, y = run.data.x_train, run.data.y_train
+        with Progress(self.progress, self.epochs, type(self).__name__, initial=run.loop["epoch"]) as bar:
+            for epoch in range(run.loop["epoch"], self.epochs):
+                run.model.train()
+                perm = torch.randperm(len(y), generator=run.gen)
+                total, n = 0.0, 0
+                for start in range(0, len(perm), self.batch_size):
+                    idx = perm[start:start + self.batch_size]
+                    batch = (x[idx].to(self.device), y[idx].to(self.device))
+                    total += float(self.train_step(run.model, batch, run.rng, run.optimizer, run.edges))
+                    n += 1
+                    run.schedule.step()
+                run.loop["losses"].append(total / max(n, 1))
+                run.loop["epoch"] = epoch + 1
+                self._save(run)
+                bar.step(loss=run.loop["losses"][-1])
+
+    def _evolve(self, run: _Run) -> tuple[ConstrainedEvolution, list[tuple[Hashable, float]]]:
+        """The evolution on inherited weights: the told evaluations replayed, then the rest of the budget."""
+        evolution = ConstrainedEvolution(self.space, seed=self.seed, **self.evolution_options)
+        history = _replay(evolution, self.space, run.loop["told"])
+        with Progress(self.progress, self.search_budget, f"{type(self).__name__} evolution", unit="arch",
+                      initial=len(history)) as bar:
+            while len(history) < self.search_budget:
+                try:
+                    arch = evolution.ask()
+                except SearchError:  # the space is exhausted
+                    break
+                value = self.score(run.model, arch, run.data, run.gen)
+                evolution.tell(arch, value)
+                history.append((arch, value))
+                run.loop["told"].append((self.space.encode(arch), value))
+                if len(history) % self.checkpoint_every == 0:
+                    self._save(run)
+                bar.step(best=evolution.best[1])
+        if not history:
+            raise SearchError("the evolutionary search scored no architecture")
+        self._save(run)
+        return evolution, history
+
+    def _save(self, run: _Run) -> None:
+        run.ckpt.save(epoch=run.loop["epoch"], losses=run.loop["losses"], told=run.loop["told"],
+                      run_state=self._run_state())
+
+    def _run_state(self) -> dict[str, Any]:
+        """What a checkpoint must keep of the strategy's own state (plain data and tensors)."""
+        return {}
+
+    def _restore_run_state(self, state: dict[str, Any]) -> None:
+        """Take back :meth:`_run_state`'s value from a checkpoint."""
 
     def _extra_details(self) -> dict[str, Any]:
         return {}
@@ -273,13 +360,31 @@ class FairNAS(SPOS):
         if len(sizes) != 1:
             raise SearchError(f"FairNAS needs the same number of choices in every layer, got sizes {sorted(sizes)}")
         self.m = sizes.pop()
-        self.counts: dict[str, list[int]] = {}
-        self.step_counts: list[list[list[int]]] = []
+        self._counts: dict[str, list[int]] = {}
+        self._step_counts: list[list[list[int]]] = []
+
+    @property
+    def counts(self) -> dict[str, list[int]]:
+        """``counts[key][i]``: training forwards in which candidate ``i`` of layer ``key`` ran."""
+        return self._counts
+
+    @property
+    def step_counts(self) -> list[list[list[int]]]:
+        """One table like :attr:`counts` (a list per layer) for every training step."""
+        return self._step_counts
 
     def _search(self, data: Any) -> OneShotResult:
-        self.counts = {key: [0] * self.m for key in _layer_keys(self.space)}
-        self.step_counts = []
+        self._counts = {key: [0] * self.m for key in _layer_keys(self.space)}
+        self._step_counts = []
         return super()._search(data)
+
+    def _run_state(self) -> dict[str, Any]:
+        return {"counts": {key: list(v) for key, v in self._counts.items()},
+                "step_counts": torch.tensor(self._step_counts, dtype=torch.int64)}
+
+    def _restore_run_state(self, state: dict[str, Any]) -> None:
+        self._counts = {key: list(v) for key, v in state["counts"].items()}
+        self._step_counts = state["step_counts"].tolist()
 
     def train_step(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], rng: random.Random,
                    optimizer: torch.optim.Optimizer, edges: list[float] | None) -> torch.Tensor:
@@ -297,13 +402,13 @@ class FairNAS(SPOS):
             for i, key in enumerate(keys):
                 ran = by_key[key].sampled
                 step[i][ran] += 1
-                self.counts[key][ran] += 1
-        self.step_counts.append(step)
+                self._counts[key][ran] += 1
+        self._step_counts.append(step)
         self._step(model, optimizer)
         return total / self.m
 
     def _extra_details(self) -> dict[str, Any]:
-        return {"counts": {key: list(v) for key, v in self.counts.items()}}
+        return {"counts": {key: list(v) for key, v in self._counts.items()}}
 
 
 def inherit(space: Any, supernet_model: nn.Module, arch: Hashable, *, seed: int = 0) -> nn.Module:
