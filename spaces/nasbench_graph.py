@@ -110,6 +110,13 @@ def _package() -> Any:
     return nas_bench_graph
 
 
+@functools.lru_cache(maxsize=None)
+def _decisions(ops: tuple[str, ...]) -> tuple[Decision, ...]:
+    """The space's decisions (cached: strategies ask for them on every sample and mutation)."""
+    return (tuple(Decision(f"node{i + 1}.input", tuple(range(i + 1))) for i in range(1, NODES))
+            + tuple(Decision(f"node{i + 1}.op", ops) for i in range(NODES)))
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _canonical(link: tuple[int, ...], ops: tuple[str, ...]) -> GraphArch:
     """The pair the package's ``valid_hash`` keys ``(link, ops)`` by (checked input)."""
@@ -256,8 +263,7 @@ class NasBenchGraphSpace(Space):
 
     def decisions(self) -> list[Decision]:
         """The inputs of nodes 2–4 (node 1 reads the features), then the op of nodes 1–4."""
-        return ([Decision(f"node{i + 1}.input", tuple(range(i + 1))) for i in range(1, NODES)]
-                + [Decision(f"node{i + 1}.op", self.ops) for i in range(NODES)])
+        return list(_decisions(self.ops))
 
     def to_decisions(self, arch: Any) -> list[int]:
         member = self.canonical(arch)

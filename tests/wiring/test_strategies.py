@@ -102,6 +102,23 @@ def test_several_asks_may_be_pending_and_failures_are_told_as_none():
     assert strategy.best[1] == max(landscape(a) for a in batch[::-1][::2])
 
 
+def test_regularized_evolution_with_unique_never_asks_an_architecture_twice():
+    def asked(unique):
+        strategy = run(RegularizedEvolution(Chain(layers=4), seed=0, population=5, sample=5, unique=unique), 30)
+        return [arch for arch, _ in strategy.history]
+
+    assert len(set(asked(True))) == 30
+    assert len(set(asked(False))) < 30  # the paper's rule re-asks mutants in an 81-member space
+
+
+def test_model_based_candidate_pools_take_the_mutant_fraction():
+    strategy = BayesianOptimization(Chain(), seed=0, initial=4, candidates=10, mutants=1.0)
+    run(strategy, 4)
+    best = {arch for arch, _ in sorted(strategy.history, key=lambda item: -item[1])[:5]}
+    child = strategy.ask()
+    assert sum(a != b for a, b in zip(child, min(best, key=lambda a: sum(x != y for x, y in zip(a, child))))) == 1
+
+
 def test_tell_rejects_unknown_architectures_and_bad_values():
     strategy = RandomSearch(Chain(), seed=0)
     with pytest.raises(SearchError, match="not pending"):
@@ -120,6 +137,8 @@ def test_tell_rejects_unknown_architectures_and_bad_values():
     (lambda: ConstrainedEvolution(Chain(), mutation_prob=0), "mutation_prob"),
     (lambda: Reinforce(Chain(), batch=0), "batch"),
     (lambda: BayesianOptimization(Chain(), initial=0), "initial"),
+    (lambda: PredictorSearch(Chain(), mutants=1.5), "mutants"),
+    (lambda: RegularizedEvolution(Chain(), max_tries=0), "max_tries"),
     (lambda: GridSearch(HyperparameterSpace(x=Float(0, 1))._sample), "space protocol"),
 ])
 def test_bad_settings_raise_search_error(make, message):

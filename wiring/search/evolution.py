@@ -23,24 +23,44 @@ class RegularizedEvolution(Strategy):
     space's mutations) and, when told, the child joins and the **oldest**
     member leaves (aging). Failed trials (value None) never join. Paper
     settings: P=100, S=25.
+
+    ``unique=True`` (not in the paper, which may evaluate an architecture
+    twice) redraws a sample or mutant already asked, up to ``max_tries``
+    times, so no trial is spent on a repeat; useful on tabular benchmarks,
+    where a repeat returns the same value.
     """
 
-    def __init__(self, space: Any, *, seed: int | None = None, population: int = 100, sample: int = 25) -> None:
+    def __init__(self, space: Any, *, seed: int | None = None, population: int = 100, sample: int = 25,
+                 unique: bool = False, max_tries: int = 100) -> None:
         super().__init__(space, seed=seed)
         self.population_size = _positive("population", population)
         self.sample_size = _positive("sample", sample)
         if sample > population:
             raise SearchError(f"sample must not exceed population, got sample={sample}, population={population}")
+        self.unique, self.max_tries = unique, _positive("max_tries", max_tries)
         self.population: deque[tuple[Hashable, float]] = deque()
+        self.asked: set[str] = set()
         self._seeded = 0
 
     def _ask(self) -> Hashable:
         if self._seeded < self.population_size or not self.population:
             self._seeded += 1
-            return self.space.sample(self.rng)
+            return self._draw(lambda: self.space.sample(self.rng))
         members = [self.population[self.rng.randrange(len(self.population))] for _ in range(self.sample_size)]
         parent = max(members, key=lambda member: member[1])[0]
-        return self.space.mutate(parent, self.rng)
+        return self._draw(lambda: self.space.mutate(parent, self.rng))
+
+    def _draw(self, draw: Any) -> Hashable:
+        """``draw()``; with ``unique``, redrawn while it gives an architecture asked before (the last draw wins)."""
+        if not self.unique:
+            return draw()
+        for _ in range(self.max_tries):
+            arch = draw()
+            key = self.space.encode(arch)
+            if key not in self.asked:
+                break
+        self.asked.add(key)
+        return arch
 
     def _tell(self, arch: Hashable, value: float | None) -> None:
         if value is None:

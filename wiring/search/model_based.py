@@ -1,9 +1,10 @@
 """Model-based strategies: Bayesian optimisation (GP + EI) and a GNN predictor over typed DAGs.
 
 Both share one loop: after ``initial`` random asks, fit a model on what was
-told (again after every ``refit_every`` new results), score a pool of fresh
-candidates (random samples and mutants of the best so far) and ask the
-best-scoring one not asked before.
+told (again after every ``refit_every`` new results), score a pool of
+``candidates`` fresh candidates (a ``mutants`` fraction of them mutants of the
+five best so far, the rest random samples) and ask the best-scoring one not
+asked before.
 """
 
 from __future__ import annotations
@@ -108,8 +109,9 @@ class BayesianOptimization(_ModelBased):
     """
 
     def __init__(self, space: Any, *, seed: int | None = None, initial: int = 10, candidates: int = 200,
-                 xi: float = 0.01, refit_every: int = 1) -> None:
-        super().__init__(space, seed=seed, initial=initial, candidates=candidates, refit_every=refit_every)
+                 mutants: float = 0.5, xi: float = 0.01, refit_every: int = 1) -> None:
+        super().__init__(space, seed=seed, initial=initial, candidates=candidates, mutants=mutants,
+                         refit_every=refit_every)
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
@@ -164,8 +166,10 @@ class PredictorSearch(_ModelBased):
     """
 
     def __init__(self, space: Any, *, seed: int | None = None, initial: int = 10, candidates: int = 100,
-                 hidden: int = 32, layers: int = 3, epochs: int = 60, lr: float = 0.005, refit_every: int = 1) -> None:
-        super().__init__(space, seed=seed, initial=initial, candidates=candidates, refit_every=refit_every)
+                 mutants: float = 0.5, hidden: int = 32, layers: int = 3, epochs: int = 60, lr: float = 0.005,
+                 refit_every: int = 1) -> None:
+        super().__init__(space, seed=seed, initial=initial, candidates=candidates, mutants=mutants,
+                         refit_every=refit_every)
         if not callable(getattr(space, "to_graph", None)):
             raise SearchError(f"PredictorSearch needs a space with to_graph(), got {space!r}")
         self.hidden, self.layers, self.epochs, self.lr = hidden, layers, epochs, lr
