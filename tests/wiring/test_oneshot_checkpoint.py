@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import signal
 import subprocess
@@ -17,12 +16,13 @@ import torch
 
 import wiring.search.oneshot.darts as darts_module
 from spaces import darts as darts_spaces
+from spaces import enas as enas_spaces
 from spaces import proxyless as proxyless_spaces
 from spaces import spos as spos_spaces
 from spaces.constraint import LatencyTable
 from wiring.data import load_dataset
 from wiring.search.evaluators import fit_input
-from wiring.search.oneshot import DARTS, GDAS, SPOS, FairDARTS, FairNAS, ProxylessNAS
+from wiring.search.oneshot import DARTS, ENAS, GDAS, SPOS, FairDARTS, FairNAS, ProxylessNAS
 from wiring.search.oneshot.checkpoint import FORMAT, Checkpoint, write
 from wiring.search.strategy import SearchError
 
@@ -31,11 +31,13 @@ DARTS_OPTIONS = {"epochs": 3, "batch_size": 32, "progress": False}
 SPOS_OPTIONS = {"epochs": 2, "batch_size": 32, "search_budget": 6, "population": 4, "top_k": 2, "mutations": 2,
                 "crossovers": 2, "bn_batches": 1, "val_size": 32, "checkpoint_every": 2, "progress": False}
 SAMPLED_OPTIONS = {"epochs": 3, "batch_size": 16, "progress": False}
+ENAS_OPTIONS = {"epochs": 2, "batch_size": 16, "controller_steps": 2, "controller_aggregate": 2, "final_samples": 3,
+                "progress": False}
 
 
-def digits(channels: int, size: int, n: int = 64):
+def digits(channels: int, size: int, n: int = 64, val: int = 32):
     d = load_dataset("digits", seed=0)
-    d = replace(d, x_train=d.x_train[:n], y_train=d.y_train[:n], x_val=d.x_val[:32], y_val=d.y_val[:32])
+    d = replace(d, x_train=d.x_train[:n], y_train=d.y_train[:n], x_val=d.x_val[:val], y_val=d.y_val[:val])
     return fit_input(d, (channels, size, size))
 
 
@@ -63,6 +65,12 @@ def proxyless_setup():
 
 
 @pytest.fixture(scope="module")
+def enas_setup():
+    sp = enas_spaces.space(**enas_spaces.SMALL_MACRO)
+    return sp, digits(3, sp.image_size, val=48)  # 4 reward batches an epoch: the cursor stops inside an order
+
+
+@pytest.fixture(scope="module")
 def table(proxyless_setup):
     """A deterministic latency table with the keys the space needs."""
     keys = sorted(LatencyTable().measure(proxyless_setup[0].latency_graphs(), repeats=1).entries)
@@ -77,6 +85,7 @@ CASES = {  # name: (fixture, build(space, table, **keywords), saves before the s
     "ProxylessNAS": ("proxyless_setup", lambda sp, table, **kw: ProxylessNAS(
         sp, latency=table, latency_weight=0.1, **SAMPLED_OPTIONS, **kw), 1),
     "GDAS": ("proxyless_setup", lambda sp, table, **kw: GDAS(sp, tau_max=5.0, tau_min=1.0, **SAMPLED_OPTIONS, **kw), 2),
+    "ENAS": ("enas_setup", lambda sp, table, **kw: ENAS(sp, seed=3, **ENAS_OPTIONS, **kw), 1),
 }
 
 
@@ -99,18 +108,36 @@ class SaveCounter:
         monkeypatch.setattr(Checkpoint, "save", save)
 
 
+def assert_same_state(x: dict, y: dict) -> None:
+    assert list(x) == list(y)
+    assert all(torch.equal(x[k], y[k]) for k in x), [k for k in x if not torch.equal(x[k], y[k])]
+
+
+def assert_same_controller(x, y) -> None:
+    """Two ENAS controllers (:class:`Reinforce`) alike: LSTM, Adam state, generator, baseline, history."""
+    assert_same_state(x.controller.state_dict(), y.controller.state_dict())
+    ox, oy = x.optimizer.state_dict()["state"], y.optimizer.state_dict()["state"]
+    assert list(ox) == list(oy)
+    for k in ox:
+        assert_same_state(ox[k], oy[k])
+    assert torch.equal(x.generator.get_state(), y.generator.get_state())
+    assert (x.baseline, x.history, x.told, x.pending) == (y.baseline, y.history, y.told, y.pending)
+
+
 def assert_identical(a, b) -> None:
-    """Every field of two search results equal: α tensors, architecture, every weight and buffer, details."""
+    """Every field of two search results equal: α tensors, architecture, every weight and buffer, details
+    (ENAS' controller compared by :func:`assert_same_controller`)."""
     assert type(a) is type(b)
     for f in dataclasses.fields(a):
         x, y = getattr(a, f.name), getattr(b, f.name)
         if f.name == "model":
-            sx, sy = x.state_dict(), y.state_dict()
-            assert list(sx) == list(sy)
-            assert all(torch.equal(sx[k], sy[k]) for k in sx), [k for k in sx if not torch.equal(sx[k], sy[k])]
+            assert_same_state(x.state_dict(), y.state_dict())
         elif f.name == "alpha_history":
             assert [h.keys() for h in x] == [h.keys() for h in y]
             assert all(torch.equal(hx[k], hy[k]) for hx, hy in zip(x, y) for k in hx)
+        elif f.name == "details" and "controller" in x:
+            assert_same_controller(x["controller"], y["controller"])
+            assert {**x, "controller": None} == {**y, "controller": None}
         else:
             assert x == y, f.name
 
@@ -167,6 +194,44 @@ def test_finished_spos_search_returns_without_training_or_scoring(spos_setup, tm
     assert_identical(again, first)
     told = torch.load(path, weights_only=True)["loop"]["told"]
     assert [sp.decode(e) for e, _ in told] == [arch for arch, _ in first.details["history"]]
+
+
+@pytest.fixture(scope="module")
+def enas_one_epoch(enas_setup, tmp_path_factory):
+    """A finished one-epoch ENAS search and its checkpoint."""
+    sp, data = enas_setup
+    path = tmp_path_factory.mktemp("enas") / "enas.ckpt"
+    return path, ENAS(sp, checkpoint=path, **{**ENAS_OPTIONS, "epochs": 1}).search(data)
+
+
+def test_finished_enas_search_returns_without_training(enas_one_epoch, enas_setup, monkeypatch):
+    path, first = enas_one_epoch
+    sp, data = enas_setup
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("a finished search trained the child or the controller again")
+
+    monkeypatch.setattr(ENAS, "child_step", no_work)
+    monkeypatch.setattr(ENAS, "controller_step", no_work)
+    again = ENAS(sp, checkpoint=path, **{**ENAS_OPTIONS, "epochs": 1}).search(data)
+    assert_identical(again, first)
+    archs = torch.load(path, weights_only=True)["loop"]["archs"]
+    assert [sp.decode(e) for step in archs for e in step] == [arch for arch, _ in first.details["controller"].history]
+
+
+@pytest.mark.parametrize("change, setting", [
+    ({"controller_lr": 0.01}, "controller_options.lr was 0.0035, now 0.01"),
+    ({"controller_aggregate": 3}, "controller_aggregate was 2, now 3"),
+    ({"space": {"layers": 3}}, "space.layers was 4, now 3"),
+])
+def test_other_enas_setup_is_refused(enas_one_epoch, enas_setup, change, setting):
+    path, _ = enas_one_epoch
+    sp, data = enas_setup
+    if "space" in change:
+        sp = enas_spaces.space(**{**enas_spaces.SMALL_MACRO, **change["space"]})
+    keywords = {k: v for k, v in change.items() if k != "space"}
+    with pytest.raises(SearchError, match=re.escape(setting)):
+        ENAS(sp, checkpoint=path, **{**ENAS_OPTIONS, "epochs": 1, **keywords}).search(data)
 
 
 SCRIPT = """

@@ -93,6 +93,12 @@ def test_final_pick_is_best_scored_sample(macro_run, data):
     assert shared_accuracy(macro_run.model, data.x_val, data.y_val, batch_size=OPTIONS["batch_size"]) == best_score
 
 
+def test_progress_bar(macro, data, capsys):
+    ENAS(macro, seed=0, **{**OPTIONS, "epochs": 1, "controller_steps": 1, "progress": True}).search(data)
+    err = capsys.readouterr().err
+    assert "ENAS: 100%" in err and "1/1" in err and "loss=" in err and "reward=" in err
+
+
 def _record_parametrised_runs(model):
     """(choice module, candidate index) of every forward of a candidate that has parameters."""
     from ops.modules import MixedOp

@@ -1,17 +1,26 @@
-"""One-shot (weight-sharing) search: DARTS and its variants (SPEC §2, §10).
+"""One-shot (weight-sharing) search on a space's supernet (SPEC §2, §4, §8–§10).
 
-:class:`DARTS` trains a space's supernet (``space.supernet()``), alternating
-architecture (α) and weight steps, first or second order; :class:`DARTSPlus`
-stops it early on skip-connect collapse or a stable α ranking;
-:class:`FairDARTS` replaces softmax by sigmoid and adds the zero-one loss.
+- :class:`DARTS` alternates architecture (α) and weight steps, first or second
+  order; :class:`DARTSPlus` stops it early on skip-connect collapse or a stable
+  α ranking; :class:`FairDARTS` replaces softmax by sigmoid and adds the
+  zero-one loss.
+- :class:`ENAS` trains shared weights along paths sampled by a REINFORCE
+  controller and picks the best of its samples on validation.
+- :class:`SPOS` and :class:`FairNAS` train one path per step (SPOS: uniform or
+  by cost bins; FairNAS: strictly fair), then evolve architectures on the
+  inherited weights; :func:`inherit` exports one with its weights.
+- :class:`ProxylessNAS` (binarised two-path gates, expected-latency loss) and
+  :class:`GDAS` (hard Gumbel-softmax) sample paths while learning α.
+
+Every strategy takes ``checkpoint=path``: the search is saved there after every
+epoch and resumed from it after a kill, to the result an uninterrupted search
+gives (:mod:`.checkpoint`).
 """
 
 from .darts import DARTS, DARTSPlus, FairDARTS, OneShotResult, hypergradient
-from .single_path import SPOS, FairNAS, inherit, recalibrate_bn, set_arch
-from .proxyless import GDAS, ProxylessNAS, SampledOneShotResult, layer_latencies
-
-__all__ = ["DARTS", "DARTSPlus", "FairDARTS", "FairNAS", "OneShotResult", "SPOS", "hypergradient", "inherit",
-           "recalibrate_bn", "set_arch"]
-__all__ += ["GDAS", "ProxylessNAS", "SampledOneShotResult", "layer_latencies"]
 from .enas import ENAS
-__all__ += ["ENAS"]
+from .proxyless import GDAS, ProxylessNAS, SampledOneShotResult, layer_latencies
+from .single_path import SPOS, FairNAS, inherit, recalibrate_bn, set_arch
+
+__all__ = ["DARTS", "DARTSPlus", "ENAS", "FairDARTS", "FairNAS", "GDAS", "OneShotResult", "ProxylessNAS", "SPOS",
+           "SampledOneShotResult", "hypergradient", "inherit", "layer_latencies", "recalibrate_bn", "set_arch"]

@@ -12,7 +12,8 @@ previous checkpoint or the new one, never a torn file (at worst a stray
 
 Contents (:meth:`Checkpoint.save`): ``format``; ``setup``, the fingerprint of
 the search setup (:func:`setup`); ``parts``, the state of the loop's live
-objects (the model's state dict, every optimiser's and scheduler's, every
+objects (the state dicts of the model, of any further module such as ENAS'
+controller, and of every optimiser and scheduler; the state of every
 :class:`torch.Generator` and :class:`random.Random` the loop draws from, and
 torch's global RNG: CPU, plus the model's CUDA device when it has one); ``loop``,
 the loop's own counters and histories (plain data and tensors).
@@ -161,7 +162,8 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
 class Checkpoint:
     """The checkpoint of one search loop: which file, which setup, which live objects to save and restore.
 
-    ``model`` (its state dict), ``optimizers`` and ``schedulers`` (theirs),
+    ``model`` (its state dict), ``modules`` (further modules by name, e.g. a
+    controller), ``optimizers`` and ``schedulers`` (their state dicts),
     ``generators`` (:class:`torch.Generator` by name) and ``randoms``
     (:class:`random.Random` by name) are saved by :meth:`save` and restored in
     place by :meth:`resume`, with torch's global RNG. With ``path=None`` the
@@ -170,11 +172,13 @@ class Checkpoint:
     """
 
     def __init__(self, path: PathArg, setup: Mapping[str, str], *, model: nn.Module,
+                 modules: Mapping[str, nn.Module] | None = None,
                  optimizers: Sequence[Any] = (), schedulers: Sequence[Any] = (),
                  generators: Mapping[str, torch.Generator] | None = None,
                  randoms: Mapping[str, random.Random] | None = None) -> None:
         self.path, self.setup = checkpoint_path(path), dict(setup)
-        self.model, self.optimizers, self.schedulers = model, list(optimizers), list(schedulers)
+        self.model, self.modules = model, dict(modules or {})
+        self.optimizers, self.schedulers = list(optimizers), list(schedulers)
         self.generators, self.randoms = dict(generators or {}), dict(randoms or {})
 
     @classmethod
@@ -213,6 +217,7 @@ class Checkpoint:
 
     def _capture(self) -> dict[str, Any]:
         parts = {"model": self.model.state_dict(),
+                 "modules": {name: m.state_dict() for name, m in self.modules.items()},
                  "optimizers": [o.state_dict() for o in self.optimizers],
                  "schedulers": [s.state_dict() for s in self.schedulers],
                  "generators": {name: g.get_state() for name, g in self.generators.items()},
@@ -228,7 +233,12 @@ class Checkpoint:
                            ("generators", self.generators), ("randoms", self.randoms)):
             if len(parts[kind]) != len(live):
                 raise ValueError(f"it holds {len(parts[kind])} {kind}, this search has {len(live)}")
+        modules = parts.get("modules", {})  # absent from files written before modules existed
+        if set(modules) != set(self.modules):
+            raise ValueError(f"it holds modules {sorted(modules)}, this search has {sorted(self.modules)}")
         self.model.load_state_dict(parts["model"])
+        for name, m in self.modules.items():
+            m.load_state_dict(modules[name])
         for obj, state in zip(self.optimizers + self.schedulers, parts["optimizers"] + parts["schedulers"]):
             obj.load_state_dict(state)
         for name, g in self.generators.items():

@@ -37,7 +37,8 @@ batch statistics (the reference builds its reward graph with
 final pick), ``best_score``, ``rewards`` (per controller step, the rewards of
 its architectures), ``baseline`` (the controller's baseline after each step),
 ``train_loss`` (mean child loss per epoch) and ``controller`` (the trained
-:class:`Reinforce`, to sample more). ``alpha_history`` is empty: ENAS has no α.
+:class:`Reinforce`, to sample more; its ``history`` holds every rewarded
+architecture). ``alpha_history`` is empty: ENAS has no α.
 
 Defaults, with their reference values (``scripts/cifar10_micro_search.sh``;
 the macro script's values in brackets): ``epochs`` 150 [310], ``batch_size``
@@ -74,6 +75,18 @@ and the controller's samples drift apart.
 State: everything a search changes is held in one :class:`ENASState` (model,
 optimiser, schedule, controller, data generator, validation cursor, histories,
 epoch counter); an epoch only reads and writes it.
+
+Checkpoint (``checkpoint=path``, :mod:`.checkpoint`): after every epoch the
+state is saved to ``path``: the supernet, the child optimiser and schedule, the
+controller's LSTM, Adam optimiser and generator, the data generator and torch's
+global RNG (as :class:`~.checkpoint.Checkpoint` parts), and
+:meth:`ENASState.saved` (epoch, validation order and cursor, histories, the
+controller's baseline, the rewarded architectures as ``space.encode`` strings).
+:meth:`ENAS.search` with an existing file resumes from it, to the result an
+uninterrupted search gives (a finished search's file returns that result
+without training); a file written by another setup is refused. The controller's
+pending tells are empty between epochs (every controller step tells it exactly
+``controller_aggregate`` architectures), so nothing of them is saved.
 """
 
 from __future__ import annotations
@@ -89,8 +102,9 @@ from torch import fx, nn
 
 from ..reinforce import Reinforce
 from ..strategy import SearchError
+from .checkpoint import Checkpoint, PathArg, checkpoint_path
 from .darts import OneShotResult, _logits, cross_entropy
-from .loop import check_data, progress_bar, seeded
+from .loop import Progress, check_data, seeded
 
 Row = tuple[Hashable, int]
 
@@ -262,7 +276,10 @@ def shared_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch
 
 @dataclass
 class ENASState:
-    """Everything an ENAS search changes (``paths`` is derived from the model and the space)."""
+    """Everything an ENAS search changes (``paths`` is derived from the model and the space).
+
+    ``archs[i][j]`` is the ``space.encode`` string of the architecture rewarded ``rewards[i][j]``
+    at controller step ``i``."""
 
     model: nn.Module
     paths: Paths
@@ -276,6 +293,28 @@ class ENASState:
     train_loss: list[float] = field(default_factory=list)
     rewards: list[list[float]] = field(default_factory=list)
     baseline: list[float] = field(default_factory=list)
+    archs: list[list[str]] = field(default_factory=list)
+
+    def attach(self, strategy: Any, data: Any) -> Checkpoint:
+        """The checkpoint of ``strategy`` (at its ``checkpoint`` path) over this state's live objects."""
+        return Checkpoint.attach(strategy, data, model=self.model, modules={"controller": self.controller.controller},
+                                 optimizers=[self.optimizer, self.controller.optimizer], schedulers=[self.schedule],
+                                 generators={"data": self.generator, "controller": self.controller.generator})
+
+    def saved(self) -> dict[str, Any]:
+        """The rest of the state, as plain data and tensors, for :meth:`Checkpoint.save`."""
+        return {"epoch": self.epoch, "val_order": self.val_order, "val_pos": self.val_pos,
+                "train_loss": self.train_loss, "rewards": self.rewards, "baseline": self.baseline,
+                "archs": self.archs, "controller_baseline": self.controller.baseline}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Take back :meth:`saved`'s value; the controller's history is rebuilt from ``archs`` and ``rewards``."""
+        self.epoch, self.val_order, self.val_pos = saved["epoch"], saved["val_order"], saved["val_pos"]
+        self.train_loss, self.rewards, self.baseline = saved["train_loss"], saved["rewards"], saved["baseline"]
+        self.archs, self.controller.baseline = saved["archs"], saved["controller_baseline"]
+        decode = self.controller.space.decode
+        self.controller.history = [(decode(arch), reward) for archs, rewards in zip(self.archs, self.rewards)
+                                   for arch, reward in zip(archs, rewards)]
 
 
 def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
@@ -295,7 +334,10 @@ def _number(name: str, value: Any, *, low: float = 0.0, high: float = math.inf, 
 
 
 class ENAS:
-    """ENAS on ``space.supernet()``; see the module docstring for the loop and the defaults."""
+    """ENAS on ``space.supernet()``; see the module docstring for the loop and the defaults.
+
+    ``progress``: a bar over the epochs; ``checkpoint``: a file to save the search to after every epoch and
+    resume it from (module docstring)."""
 
     def __init__(self, space: Any, *, seed: int = 0, epochs: int = 150, batch_size: int = 160, lr: float = 0.05,
                  lr_min: float = 0.0005, lr_period: int | None = 10, lr_period_mult: int = 2, momentum: float = 0.9,
@@ -303,7 +345,7 @@ class ENAS:
                  controller_steps: int = 30, controller_aggregate: int = 10, controller_lr: float = 0.0035,
                  controller_hidden: int = 64, temperature: float = 5.0, tanh_constant: float = 1.1,
                  entropy_weight: float = 1e-4, baseline_decay: float = 0.99, final_samples: int = 10,
-                 device: str | torch.device = "cpu", progress: bool = True) -> None:
+                 device: str | torch.device = "cpu", progress: bool = True, checkpoint: PathArg = None) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise SearchError(f"seed must be an int, got seed={seed!r}")
         for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr_period_mult", lr_period_mult),
@@ -337,6 +379,7 @@ class ENAS:
                                    "baseline_decay": baseline_decay}
         self.final_samples = final_samples
         self.device, self.progress = torch.device(device), progress
+        self.checkpoint = checkpoint_path(checkpoint)
 
     # -- pieces ---------------------------------------------------------------------------------
 
@@ -392,9 +435,10 @@ class ENAS:
         state.val_pos += self.batch_size
         return data.x_val[idx], data.y_val[idx]
 
-    def controller_step(self, state: ENASState, data: Any) -> list[float]:
-        """One controller update over ``controller_aggregate`` architectures rewarded on validation minibatches."""
-        rewards = []
+    def controller_step(self, state: ENASState, data: Any) -> None:
+        """One controller update over ``controller_aggregate`` architectures rewarded on validation minibatches;
+        appends to the state's ``rewards``, ``archs`` and ``baseline``."""
+        rewards, archs = [], []
         for _ in range(self.controller_aggregate):
             arch = state.controller.ask()
             x, y = self._val_batch(state, data)
@@ -402,7 +446,10 @@ class ENAS:
             reward = shared_accuracy(state.model, x, y, batch_size=self.batch_size, device=self.device)
             state.controller.tell(arch, reward)
             rewards.append(reward)
-        return rewards
+            archs.append(self.space.encode(arch))
+        state.rewards.append(rewards)
+        state.archs.append(archs)
+        state.baseline.append(float(state.controller.baseline))
 
     def epoch(self, state: ENASState, data: Any) -> None:
         """One epoch: the child phase, then the controller phase (module docstring)."""
@@ -415,8 +462,7 @@ class ENAS:
         state.schedule.step()
         state.train_loss.append(sum(losses) / len(losses))
         for _ in range(self.controller_steps):
-            state.rewards.append(self.controller_step(state, data))
-            state.baseline.append(float(state.controller.baseline))
+            self.controller_step(state, data)
         state.epoch += 1
 
     def finish(self, state: ENASState, data: Any) -> OneShotResult:
@@ -442,20 +488,19 @@ class ENAS:
     def search(self, data: Any) -> OneShotResult:
         """Search on ``data`` (a :class:`wiring.data.Dataset` shaped like the supernet's input, see
         :func:`wiring.search.evaluators.fit_input`): weights on its training split, rewards and the final
-        pick on its validation split."""
+        pick on its validation split. With ``checkpoint`` set, saves after every epoch and resumes from an
+        existing file (module docstring)."""
         with seeded(self.seed, self.device):
             state = self.start(data)
-            bar = progress_bar(self.progress, self.epochs, type(self).__name__)
-            try:
+            ckpt = state.attach(self, data)
+            saved = ckpt.resume()
+            if saved is not None:
+                state.restore(saved)
+            with Progress(self.progress, self.epochs, type(self).__name__, initial=state.epoch) as bar:
                 while state.epoch < self.epochs:
                     self.epoch(state, data)
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(loss=f"{state.train_loss[-1]:.3f}",
-                                        reward=f"{sum(state.rewards[-1]) / len(state.rewards[-1]):.3f}")
-            finally:
-                if bar is not None:
-                    bar.close()
+                    ckpt.save(**state.saved())
+                    bar.step(loss=state.train_loss[-1], reward=sum(state.rewards[-1]) / len(state.rewards[-1]))
             return self.finish(state, data)
 
 

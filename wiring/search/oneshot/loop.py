@@ -87,7 +87,3 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
 
-
-def progress_bar(progress: bool, total: int, name: str, *, unit: str = "epoch", initial: int = 0) -> Any:
-    """The tqdm bar of a :class:`Progress` (or None), for a loop that drives and closes it itself."""
-    return Progress(progress, total, name, unit=unit, initial=initial).bar
