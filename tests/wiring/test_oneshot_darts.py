@@ -101,6 +101,17 @@ def test_darts_plus_stable_ranking(sp, data):
     assert "unchanged for 1 epochs" in result.reason
 
 
+def test_darts_plus_on_cells_that_are_not_darts_genotypes(data):
+    """ENAS micro cells are not (op, input) pairs: the skip rule does not apply, the ranking rule does."""
+    from spaces import enas
+
+    micro = enas.space(**{**enas.SMALL, "layers": 1, "channels": 4, "image_size": 8})
+    d = replace(data, x_train=data.x_train[:16], y_train=data.y_train[:16])
+    result = DARTSPlus(micro, stable_epochs=1, **{**OPTIONS, "epochs": 3, "batch_size": 8}).search(d)
+    assert micro.admits(result.arch)
+    assert not result.stopped_early or "unchanged" in result.reason
+
+
 def test_fair_darts_sigmoid_no_none(sp, data):
     def none_first(key, alpha):
         alpha[:, 0] = 10.0  # would win everywhere if `none` were not masked

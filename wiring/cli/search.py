@@ -1,8 +1,11 @@
-"""``wiring search``: any strategy on any space, recorded in a resumable SQLite storage."""
+"""``wiring search``: a black-box strategy recorded in a resumable SQLite storage, or a one-shot strategy
+(:mod:`wiring.cli.oneshot`) checkpointed to a resumable file."""
 
 from __future__ import annotations
 
 import argparse
+import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,49 +13,124 @@ import spaces
 
 from ..data import DATASETS
 from ..errors import GraphError
-from ..search import STRATEGIES, make_executor, run
+from ..search import STRATEGIES, SearchError, make_executor, run
 from ..search.evaluators import TabularEvaluator, TrainingEvaluator
+from . import oneshot
 from .args import assignments
 
 STRATEGY_NAMES = {name.lower(): name for name in STRATEGIES}
+BLACK_BOX_ONLY = {"budget": 20, "executor": "inline", "workers": 2, "ray_address": None, "timeout": None}
+"""Options of black-box strategies only, with their defaults: a one-shot search refuses other values."""
+ONE_SHOT_ONLY = {"param": [], "save": None, "retrain_epochs": 0}
+"""Options of one-shot strategies only, with their defaults: a black-box search refuses other values."""
+
+DESCRIPTION = """\
+Search a space with a strategy, on an embedded dataset (images fitted to the space's input).
+
+Black-box strategies train every candidate for --epochs (or look it up in the benchmark table
+for nasbench_graph) and record every trial in --storage.
+One-shot strategies train the space's supernet once for --epochs, derive one architecture and
+print its encoding; --storage is their checkpoint, --param sets their hyperparameters.
+Either way, run the same command again to continue a stopped search."""
 
 
-def add_parser(commands: Any, formatter: Any) -> None:
+def add_parser(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) -> None:
+    """Add ``wiring search``; ``formatter`` lays out its options, the description and epilog keep their lines."""
     p = commands.add_parser(
-        "search", formatter_class=formatter, help="search a space with a strategy (resumable)",
-        description="Run a black-box strategy on a search space. Candidates are trained on an embedded dataset "
-                    "(images fitted to the space's input), or looked up in the benchmark table for "
-                    "nasbench_graph. Every trial is recorded in --storage; run the same command again to continue "
-                    "a stopped search.")
+        "search", formatter_class=_as_written(formatter), help="search a space with a strategy (resumable)",
+        description=DESCRIPTION, epilog=epilog())
     p.add_argument("--space", required=True, choices=spaces.SPACES, help="search space")
-    p.add_argument("--strategy", default="regularizedevolution", choices=sorted(STRATEGY_NAMES),
-                   help="search strategy")
-    p.add_argument("--budget", type=int, default=20, help="trials in all (a continued storage counts its own)")
-    p.add_argument("--storage", type=Path, help="SQLite file recording every trial (default: in memory)")
+    p.add_argument("--strategy", default="regularizedevolution", metavar="NAME",
+                   choices=sorted(STRATEGY_NAMES) + list(oneshot.STRATEGIES), help="search strategy (listed below)")
+    p.add_argument("--budget", type=int, default=BLACK_BOX_ONLY["budget"],
+                   help="black-box: trials in all (a continued storage counts its own)")
+    p.add_argument("--storage", type=Path, metavar="PATH",
+                   help="black-box: SQLite file recording every trial (none: in memory); one-shot: checkpoint file "
+                        "saved every epoch (none: no checkpoint). Run the same command again to continue")
     p.add_argument("--seed", type=int, default=0, help="strategy seed (same seed, same trajectory)")
     p.add_argument("--full", action="store_true", help="the space at its default (paper) size, not SMALL")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="space option, e.g. --option channels=8 (repeatable)")
-    p.add_argument("--dataset", default="digits", choices=sorted(DATASETS), help="training data")
-    p.add_argument("--epochs", type=int, default=2, help="training epochs per candidate")
-    p.add_argument("--data-fraction", type=float, default=1.0, help="fraction of the training split used")
-    p.add_argument("--executor", default="inline", choices=("inline", "process", "ray"),
-                   help="where trials run: in-process, a local process pool, or Ray (loopback unless --ray-address)")
-    p.add_argument("--workers", type=int, default=2, help="workers of the process pool or Ray")
-    p.add_argument("--ray-address", help="address of an existing Ray cluster")
-    p.add_argument("--timeout", type=float, help="seconds per trial")
-    p.add_argument("--plot", type=Path, help="write best-so-far vs trials to this PNG")
+    p.add_argument("--dataset", default="digits", choices=sorted(DATASETS),
+                   help="training data, images fitted to the space's input")
+    p.add_argument("--epochs", type=int, default=2, metavar="N",
+                   help="black-box: training epochs per candidate; one-shot: supernet training epochs")
+    p.add_argument("--data-fraction", type=float, default=1.0,
+                   help="fraction of the training split used (one-shot: by the search and --retrain-epochs)")
+    p.add_argument("--executor", default=BLACK_BOX_ONLY["executor"], choices=("inline", "process", "ray"),
+                   help="black-box: where trials run: in-process, a local process pool, or Ray (loopback unless "
+                        "--ray-address)")
+    p.add_argument("--workers", type=int, default=BLACK_BOX_ONLY["workers"],
+                   help="black-box: workers of the process pool or Ray")
+    p.add_argument("--ray-address", help="black-box: address of an existing Ray cluster")
+    p.add_argument("--timeout", type=float, help="black-box: seconds per trial")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="one-shot: a strategy setting passed to its constructor, e.g. --param batch_size=32 "
+                        "--param device=cuda (repeatable; a wrong name lists the valid ones)")
+    p.add_argument("--save", type=Path, metavar="PATH",
+                   help="one-shot: write the derived network (typed DAG, with its weights after --retrain-epochs) "
+                        "with wiring.save")
+    p.add_argument("--retrain-epochs", type=int, metavar="N", default=ONE_SHOT_ONLY["retrain_epochs"],
+                   help="one-shot: train the derived network from scratch for this many epochs and print its "
+                        "test accuracy")
+    p.add_argument("--plot", type=Path, metavar="PATH",
+                   help="a PNG file: black-box: best-so-far vs trials; one-shot with α: each candidate's weight per "
+                        "epoch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=search)
 
 
-def search(args: argparse.Namespace) -> int:
+def epilog() -> str:
+    """The strategy table: black-box names, then each one-shot strategy with the spaces it supports."""
+    image = oneshot.IMAGE_SPACES
+    lines = textwrap.wrap(f"black-box, on any space: {', '.join(sorted(STRATEGY_NAMES))}", 96,
+                          initial_indent="  ", subsequent_indent="    ")
+    lines += textwrap.wrap(f"one-shot, on the spaces listed (image spaces: {', '.join(image)}):", 96,
+                           initial_indent="  ", subsequent_indent="    ")
+    for name, entry in oneshot.STRATEGIES.items():
+        supported = "image spaces" if entry.spaces == image else ", ".join(entry.spaces)
+        lines.append(f"    {name:<10} {entry.name:<13} {supported}")
+    return "\n".join(["strategies:", *lines])
+
+
+def _as_written(formatter: Callable[[str], argparse.HelpFormatter]) -> Callable[[str], argparse.HelpFormatter]:
+    """``formatter``, printing the description and epilog with their own line breaks (as
+    :class:`argparse.RawDescriptionHelpFormatter` does)."""
+    def make(prog: str) -> argparse.HelpFormatter:
+        help_formatter = formatter(prog)
+        help_formatter._fill_text = lambda text, width, indent: "".join(  # type: ignore[method-assign]
+            indent + line for line in text.splitlines(keepends=True))
+        return help_formatter
+    return make
+
+
+def build_space(args: argparse.Namespace) -> Any:
+    """The space of ``--space``: SMALL unless ``--full``, then ``--option`` values."""
     module = getattr(spaces, args.space)
     options = {**({} if args.full else module.SMALL), **assignments(args.option, "--option")}
     try:
-        space = module.space(**options)
+        return module.space(**options)
     except TypeError as error:
         raise GraphError(f"space {args.space!r}: {error}") from None
+
+
+def search(args: argparse.Namespace) -> int:
+    if args.strategy in oneshot.STRATEGIES:
+        _refuse(args, BLACK_BOX_ONLY, f"the one-shot strategy {args.strategy!r}; set its hyperparameters with "
+                                      f"--param NAME=VALUE")
+        return oneshot.search(args, build_space)
+    _refuse(args, ONE_SHOT_ONLY, f"the black-box strategy {args.strategy!r}")
+    return _black_box(args)
+
+
+def _refuse(args: argparse.Namespace, defaults: dict[str, Any], strategy: str) -> None:
+    for name, default in defaults.items():
+        if getattr(args, name) != default:
+            raise SearchError(f"--{name.replace('_', '-')} does not apply to {strategy}")
+
+
+def _black_box(args: argparse.Namespace) -> int:
+    space = build_space(args)
     strategy = STRATEGIES[STRATEGY_NAMES[args.strategy]](space, seed=args.seed)
     if args.space == "nasbench_graph":
         objective: Any = TabularEvaluator(space)

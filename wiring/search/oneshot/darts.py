@@ -144,7 +144,9 @@ class DARTS:
     """DARTS on ``space.supernet()``; see the module docstring. Defaults are the paper's search setting.
 
     ``early_stop``: ``None``, ``"darts+"`` (stop when the derived normal cell
-    holds ≥ ``max_skips`` skip-connects, default 2, or, with
+    holds ≥ ``max_skips`` skip-connects, default 2 — for DARTS genotypes, whose
+    normal cell is (op, input) pairs; other spaces' cells only have the next
+    rule — or, with
     ``stable_epochs=k``, when the argmax op of every edge has not changed for
     ``k`` epochs), or a callable ``(epoch, model, alpha_history) -> reason | None``.
     ``checkpoint``: a file to save the search to after every epoch and resume it from (module docstring).
@@ -272,9 +274,9 @@ class DARTS:
             return None
         if callable(self.early_stop):
             return self.early_stop(epoch, model, history)
-        arch = self.derive(model)
-        normal = getattr(arch, "normal", None)
-        if normal is not None:
+        normal = getattr(self.derive(model), "normal", None)
+        if normal is not None and all(isinstance(gene, tuple) and len(gene) == 2 for gene in normal):
+            # a DARTS genotype's normal cell: (op, input) pairs; other cells have only the ranking rule
             skips = sum(op == "skip_connect" for op, _ in normal)
             if skips >= self.max_skips:
                 return (f"darts+: derived normal cell holds {skips} skip_connect (>= {self.max_skips}) "

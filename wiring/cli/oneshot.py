@@ -1,0 +1,331 @@
+"""``wiring search`` with a one-shot strategy: train a space's supernet once, derive one architecture.
+
+The strategy classes live in :mod:`wiring.search.oneshot` and are imported on
+first use. Which spaces each strategy supports (:data:`STRATEGIES`) was found
+by running it for one epoch on every image space's SMALL instance: DARTS, GDAS
+and ProxylessNAS run on every space with a supernet; DARTS+ not on the spaces
+whose cells are not DARTS genotypes (its skip-connect rule reads a normal cell
+of ``(op, input)`` pairs); Fair DARTS derives DARTS genotypes only; SPOS needs
+one α key per decision (``layer<i>``), FairNAS also the same number of choices
+in every layer; ENAS needs one α row per controller decision. ``nasbench_graph``
+is left out: it searches graph, not image, data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import math
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import torch
+
+from ..cost import cost
+from ..data import load_dataset
+from ..search import SearchError
+from ..search.evaluators import _subsample, fit_input
+from ..serialise import save
+from ..train import train
+from .args import assignments
+
+IMAGE_SPACES = ("amoebanet", "darts", "enas", "mnasnet", "nasbench201", "nasnet", "nasrl", "proxyless", "randwire",
+                "spos")
+
+
+@dataclass(frozen=True)
+class OneShot:
+    """A one-shot strategy of the CLI: its class ``module.name`` in :mod:`wiring.search.oneshot`, the spaces it
+    supports, and whether it records α every epoch (``--plot``)."""
+
+    module: str
+    name: str
+    spaces: tuple[str, ...]
+    alphas: bool
+
+
+STRATEGIES = {
+    "darts": OneShot("darts", "DARTS", IMAGE_SPACES, True),
+    "darts+": OneShot("darts", "DARTSPlus", IMAGE_SPACES, True),
+    "fairdarts": OneShot("darts", "FairDARTS", ("darts",), True),
+    "enas": OneShot("enas", "ENAS", ("amoebanet", "enas", "nasbench201", "nasnet", "proxyless", "spos"), False),
+    "spos": OneShot("single_path", "SPOS", ("proxyless", "randwire", "spos"), False),
+    "fairnas": OneShot("single_path", "FairNAS", ("spos",), False),
+    "proxyless": OneShot("proxyless", "ProxylessNAS", IMAGE_SPACES, True),
+    "gdas": OneShot("proxyless", "GDAS", IMAGE_SPACES, True),
+}
+"""``--strategy`` name -> strategy."""
+
+FLAGS = {"space": "--space", "seed": "--seed", "epochs": "--epochs", "progress": "--quiet", "checkpoint": "--storage"}
+"""Constructor arguments the CLI sets from its own flags, never from ``--param``."""
+
+
+def search(args: argparse.Namespace, build_space: Callable[[argparse.Namespace], Any]) -> int:
+    """Run ``args.strategy`` (a key of :data:`STRATEGIES`) on the space ``build_space(args)``; print the result."""
+    cls, params = _prepare(args)
+    space = build_space(args)
+    supernet = space.supernet()
+    data = _data(args, _input_shape(supernet))
+    strategy = _construct(cls, space, args, params)
+    print(f"{args.strategy} ({cls.__name__}) on {args.space}: {data.name}, {len(data.y_train)} training examples "
+          f"fitted to {data.input_shape}, {args.epochs} epoch(s)", flush=True)
+    if args.storage is not None:
+        print(f"checkpoint {args.storage}: {'resuming' if args.storage.exists() else 'new'}", flush=True)
+    result = strategy.search(data)
+    G = space.to_graph(result.arch)
+    _report(space, result, G, data.input_shape)
+    model = _retrain(G, args, params.get("device", "cpu")) if args.retrain_epochs else None
+    if args.save is not None:
+        save(args.save, G, model)
+        print(f"wrote {args.save}")
+    if args.plot is not None:
+        plot_alphas(result.alpha_history, _candidates(supernet), args.plot,
+                    sigmoid=getattr(cls, "mode", "") == "sigmoid", title=f"{args.strategy} on {args.space}")
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
+    """Check the command line before anything is built or trained; the strategy class and its ``--param`` values."""
+    entry = STRATEGIES[args.strategy]
+    if args.space not in entry.spaces:
+        raise SearchError(f"strategy {args.strategy!r} supports the spaces {', '.join(entry.spaces)}; "
+                          f"got --space {args.space}")
+    if args.plot is not None and not entry.alphas:
+        raise SearchError(f"--plot draws α per epoch: strategy {args.strategy!r} has no α (it records none)")
+    if not 0 < args.data_fraction <= 1:
+        raise SearchError(f"--data-fraction must be in (0, 1], got {args.data_fraction}")
+    if args.retrain_epochs < 0:
+        raise SearchError(f"--retrain-epochs must be >= 0, got {args.retrain_epochs}")
+    for flag, path in (("--save", args.save), ("--plot", args.plot), ("--storage", args.storage)):
+        _check_writable(flag, path)
+    cls = strategy_class(args.strategy)
+    return cls, strategy_params(cls, args.strategy, assignments(args.param, "--param"))
+
+
+# -- the strategy ---------------------------------------------------------------
+
+
+def strategy_class(name: str) -> type:
+    """The class of one-shot strategy ``name``, imported now (:class:`SearchError` if this install lacks it)."""
+    entry = STRATEGIES[name]
+    path = f"wiring.search.oneshot.{entry.module}"
+    try:
+        module = importlib.import_module(path)
+    except ModuleNotFoundError as error:
+        if error.name != path:
+            raise
+        module = None
+    if not hasattr(module, entry.name):
+        raise SearchError(f"strategy {name!r} is not available: {path} has no {entry.name}")
+    return getattr(module, entry.name)
+
+
+def parameters(cls: type) -> dict[str, Any]:
+    """The keyword arguments of ``cls``'s constructor and their type hints (``Any`` where unannotated),
+    following ``**options`` up to the base classes."""
+    found: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        try:
+            hints = typing.get_type_hints(klass.__init__)
+        except (NameError, TypeError):  # an annotation that does not resolve: leave the values to the strategy
+            hints = {}
+        signature = inspect.signature(klass.__init__)
+        for p in list(signature.parameters.values())[1:]:
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                found.setdefault(p.name, hints.get(p.name, Any))
+        if not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+            break
+    return found
+
+
+def strategy_params(cls: type, name: str, given: dict[str, Any]) -> dict[str, Any]:
+    """``--param`` values checked against ``cls``'s constructor: known names, values of the hinted types."""
+    known = parameters(cls)
+    valid = sorted(n for n in known if n not in FLAGS)
+    checked = {}
+    for key, value in given.items():
+        if key in FLAGS and key in known:
+            raise SearchError(f"--param {key}: set it with {FLAGS[key]}, not --param")
+        if key not in known or key in FLAGS:
+            raise SearchError(f"--param {key}: strategy {name!r} ({cls.__name__}) has no setting {key!r}; "
+                              f"valid names: {', '.join(valid)}")
+        checked[key] = _convert(value, known[key])
+        if checked[key] is _MISFIT:
+            raise SearchError(f"--param {key} takes {_describe(known[key])}, got {value!r}")
+    return checked
+
+
+_MISFIT = object()
+_SCALARS: dict[Any, tuple[type, ...]] = {bool: (bool,), int: (int,), float: (int, float), str: (str,),
+                                         type(None): (type(None),)}
+
+
+def _convert(value: Any, hint: Any) -> Any:
+    """``value`` (parsed JSON) as type ``hint`` wants it (a list becomes a tuple), or ``_MISFIT``. Classes the
+    command line cannot write (devices, latency tables) take any value: the strategy checks it."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            converted = _convert(value, option)
+            if converted is not _MISFIT:
+                return converted
+        return _MISFIT
+    if hint in _SCALARS:
+        ok = isinstance(value, _SCALARS[hint]) and (hint is bool or not isinstance(value, bool))
+        return value if ok else _MISFIT
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return _MISFIT
+        items = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
+        if len(items) != len(value):
+            return _MISFIT
+        converted = tuple(_convert(v, h) for v, h in zip(value, items))
+        return _MISFIT if _MISFIT in converted else converted
+    if origin is not None or (callable(hint) and not isinstance(hint, type)):
+        return _MISFIT  # a callable, a mapping, ...: not a command-line value
+    return value
+
+
+def _describe(hint: Any) -> str:
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+
+def _construct(cls: type, space: Any, args: argparse.Namespace, params: dict[str, Any]) -> Any:
+    """The strategy: ``--seed``, ``--epochs``, ``--quiet`` and ``--storage`` (as ``checkpoint``), then ``params``."""
+    options = {"seed": args.seed, "epochs": args.epochs, **params}
+    if "progress" in parameters(cls):
+        options["progress"] = not args.quiet
+    if args.storage is not None:
+        options["checkpoint"] = args.storage
+    return cls(space, **options)
+
+
+# -- data and the derived network ----------------------------------------------
+
+
+def _input_shape(G: nx.DiGraph) -> tuple[int, ...]:
+    """The shape ``(channels, height, width)`` the supernet's single input declares."""
+    inputs = [attrs.get("params", {}) for _, attrs in G.nodes(data=True) if attrs.get("op") == "input"]
+    if len(inputs) != 1 or "channels" not in inputs[0] or "size" not in inputs[0]:
+        raise SearchError("the supernet must have one image input declaring channels and size")
+    return (inputs[0]["channels"], *inputs[0]["size"])
+
+
+def _data(args: argparse.Namespace, shape: tuple[int, ...]) -> Any:
+    """The dataset, its training split subsampled to ``--data-fraction`` as the black-box evaluator does, fitted
+    to ``shape``."""
+    data = load_dataset(args.dataset, seed=args.seed)
+    keep = max(data.num_classes, round(args.data_fraction * len(data.y_train)))
+    if keep < len(data.y_train):
+        data = _subsample(data, keep, args.seed)
+    return fit_input(data, shape)
+
+
+def _report(space: Any, result: Any, G: nx.DiGraph, shape: tuple[int, ...]) -> None:
+    size = cost(G, shape)
+    print(f"stopped: {result.reason} ({result.epochs_run} epoch(s) run)")
+    print(f"architecture: {space.encode(result.arch)}")
+    print(f"  params {size.params:,}   multiply-adds {size.macs:,}")
+    if "best_score" in result.details:
+        print(f"  validation accuracy with the supernet's weights {100 * result.details['best_score']:.2f}%")
+
+
+def _retrain(G: nx.DiGraph, args: argparse.Namespace, device: str) -> torch.nn.Module:
+    """Train ``G`` from scratch for ``--retrain-epochs`` (Adam, lr 0.01, as black-box candidates); print accuracy."""
+    data = _data(args, _input_shape(G))
+    result = train(G, data, epochs=args.retrain_epochs, seed=args.seed, optimizer="adam", lr=0.01, device=device,
+                   progress=not args.quiet)
+    print(f"retrained from scratch, {result.epochs_run} epoch(s): val accuracy {100 * result.val_accuracy:.2f}% "
+          f"(epoch {result.best_epoch})   test accuracy {100 * result.test_accuracy:.2f}%")
+    return result.model.to(torch.device("cpu"))
+
+
+def _check_writable(flag: str, path: Path | None) -> None:
+    """Fail before searching, not after, when ``path`` cannot be written."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise SearchError(f"{flag} {str(path)!r}: it is a directory")
+    if not path.parent.is_dir():
+        raise SearchError(f"{flag} {str(path)!r}: directory {str(path.parent)!r} does not exist")
+
+
+# -- α plot --------------------------------------------------------------------
+
+
+def _candidates(G: nx.DiGraph) -> dict[str, list[str]]:
+    """α key -> labels of its candidates, from the supernet's ``choice`` nodes (nested subgraphs too)."""
+    found: dict[str, list[str]] = {}
+    for _, attrs in G.nodes(data=True):
+        params = attrs.get("params", {})
+        if attrs["op"] == "subgraph":
+            for key, labels in _candidates(params["graph"]).items():
+                found.setdefault(key, labels)
+        elif "key" in params and params.get("candidates"):
+            found.setdefault(params["key"], _labels([c if isinstance(c, dict) else {"op": str(c)}
+                                                     for c in params["candidates"]]))
+    return found
+
+
+def _labels(candidates: list[dict[str, Any]]) -> list[str]:
+    """Op names; where a name repeats, with the params that tell its candidates apart, e.g.
+    ``relu_conv_bn(kernel=1)``."""
+    labels = []
+    for c in candidates:
+        same = [d.get("params", {}) for d in candidates if d["op"] == c["op"]]
+        params = c.get("params", {})
+        differ = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if any(p.get(k) != v for p in same))
+        labels.append(f"{c['op']}({differ})" if differ else c["op"])
+    return labels
+
+
+def plot_alphas(history: list[dict[str, torch.Tensor]], names: dict[str, list[str]], path: Path, *,
+                sigmoid: bool = False, title: str = "") -> None:
+    """One panel per α key: each candidate's weight (softmax over candidates, or sigmoid), mean over the key's
+    rows (edges, cells), against the epoch. ``names`` labels the candidates (numbered where it has none)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    keys = list(history[0]) if history else []
+    if not keys:
+        raise SearchError("--plot: the search recorded no α")
+    cols = min(len(keys), 4)
+    rows = math.ceil(len(keys) / cols)
+    fig = Figure(figsize=(max(4.5 * cols, 6), 3.2 * rows + 0.4), dpi=100)
+    epochs = range(1, len(history) + 1)
+    for i, key in enumerate(keys):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        weights = torch.stack([_weights(h[key], sigmoid) for h in history])  # (epochs, candidates)
+        labels = names.get(key, [])
+        if len(labels) != weights.shape[1]:
+            labels = [f"candidate {j}" for j in range(weights.shape[1])]
+        for j in range(weights.shape[1]):
+            ax.plot(epochs, weights[:, j].numpy(), marker="o", markersize=3, label=labels[j])
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.set_xlim(0.5, len(history) + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.set_ylabel("sigmoid(α)" if sigmoid else "softmax(α)", fontsize=8)
+        ax.ticklabel_format(axis="y", useOffset=False)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=6, loc="best")
+    if title:
+        fig.suptitle(f"{title}: α per candidate, mean over rows")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def _weights(alpha: torch.Tensor, sigmoid: bool) -> torch.Tensor:
+    alpha = alpha.detach().float().reshape(-1, alpha.shape[-1])
+    return (torch.sigmoid(alpha) if sigmoid else torch.softmax(alpha, dim=-1)).mean(dim=0)
