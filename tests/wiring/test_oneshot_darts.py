@@ -65,12 +65,13 @@ def test_darts_one_epoch(sp, data, order):
     assert not torch.equal(init["normal"].detach(), alphas["normal"])
 
 
-def test_determinism(sp, data):
-    a = DARTS(sp, seed=3, **OPTIONS).search(data)
-    b = DARTS(sp, seed=3, **OPTIONS).search(data)
+@pytest.mark.parametrize("cls", [DARTS, FairDARTS])
+def test_determinism(sp, data, cls):
+    a = cls(sp, seed=3, **OPTIONS).search(data)
+    b = cls(sp, seed=3, **OPTIONS).search(data)
     assert a.arch == b.arch
     assert all(torch.equal(x[k], y[k]) for x, y in zip(a.alpha_history, b.alpha_history) for k in x)
-    c = DARTS(sp, seed=4, **OPTIONS).search(data)
+    c = cls(sp, seed=4, **OPTIONS).search(data)
     assert not torch.equal(a.alpha_history[0]["normal"], c.alpha_history[0]["normal"])
 
 
