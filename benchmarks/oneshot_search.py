@@ -48,7 +48,6 @@ seeded, so only the wall times depend on ``--jobs`` and the machine's load.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import random
 import statistics
@@ -103,11 +102,8 @@ QUICK = {"seeds": 1, "epochs": 1, "retrain_epochs": 1, "limit": 500}
 
 
 def strategy_options(setup: Setup, seed: int, epochs: int) -> dict[str, Any]:
-    """The keyword arguments of the strategy; ``progress=False`` where the strategy takes it."""
-    options = {**setup.options, "seed": seed, "epochs": epochs}
-    if "progress" in inspect.signature(setup.strategy).parameters:
-        options["progress"] = False
-    return options
+    """The keyword arguments of the strategy."""
+    return {**setup.options, "seed": seed, "epochs": epochs, "progress": False}
 
 
 def retrain(space: Any, arch: Any, data: Any, epochs: int, seed: int) -> dict[str, Any]:
