@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+import test_cli as cli
 import torch
 
 import spaces
@@ -46,22 +47,12 @@ RUNS = {
 
 def run(capsys, *argv) -> tuple[int, str, str]:
     """``main(["search", *argv])``: exit status, stdout, stderr."""
-    code = main(["search", *(str(a) for a in argv)])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return cli.run(capsys, "search", *argv)
 
 
 def fails(capsys, *argv, mentions: tuple[str, ...] = ()) -> str:
     """Run ``search argv``, which must fail cleanly: status 2, one stderr line; returns that line."""
-    code, out, err = run(capsys, *argv)
-    assert code == 2, (out, err)
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("wiring search: error: "), lines[0]
-    for text in mentions:
-        assert text in lines[0], (text, lines[0])
-    return lines[0]
+    return cli.fails(capsys, "search", *argv, mentions=mentions)
 
 
 def architecture(out: str) -> str:

@@ -52,15 +52,7 @@ class RegularizedEvolution(Strategy):
 
     def _draw(self, draw: Any) -> Hashable:
         """``draw()``; with ``unique``, redrawn while it gives an architecture asked before (the last draw wins)."""
-        if not self.unique:
-            return draw()
-        for _ in range(self.max_tries):
-            arch = draw()
-            key = self.space.encode(arch)
-            if key not in self.asked:
-                break
-        self.asked.add(key)
-        return arch
+        return self._unseen(draw, self.asked, self.max_tries) if self.unique else draw()
 
     def _tell(self, arch: Hashable, value: float | None) -> None:
         if value is None:

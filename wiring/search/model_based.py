@@ -41,7 +41,7 @@ class _ModelBased(Strategy):
     def _ask(self) -> Hashable:
         scored = [(a, v) for a, v in self.history if v is not None]
         if len(scored) < self.initial:
-            return self._new(lambda: self.space.sample(self.rng))
+            return self._unseen(lambda: self.space.sample(self.rng), self.asked, 100)
         if not self._fitted_on or len(scored) - self._fitted_on >= self.refit_every:
             self._fit([a for a, _ in scored], np.array([v for _, v in scored], dtype=float))
             self._fitted_on = len(scored)
@@ -57,20 +57,11 @@ class _ModelBased(Strategy):
                 keys.add(key)
                 pool.append(arch)
         if not pool:
-            return self._new(lambda: self.space.sample(self.rng))
+            return self._unseen(lambda: self.space.sample(self.rng), self.asked, 100)
         scores = self._score(pool, max(v for _, v in scored))
         choice = pool[int(np.argmax(scores))]
         self.asked.add(self.space.encode(choice))
         return choice
-
-    def _new(self, draw: Any, tries: int = 100) -> Hashable:
-        for _ in range(tries):
-            arch = draw()
-            key = self.space.encode(arch)
-            if key not in self.asked:
-                break
-        self.asked.add(key)
-        return arch
 
     @abstractmethod
     def _fit(self, archs: list[Hashable], values: np.ndarray) -> None:

@@ -69,6 +69,17 @@ class Strategy(ABC):
     def _tell(self, arch: Hashable, value: float | None) -> None:
         """Learn from one result; ``self.history`` already holds it."""
 
+    def _unseen(self, draw: Any, asked: set[str], tries: int) -> Hashable:
+        """``draw()`` redrawn up to ``tries`` times while its encoding is in ``asked`` (the last draw wins); the
+        result's encoding is added to ``asked``."""
+        for _ in range(tries):
+            arch = draw()
+            key = self.space.encode(arch)
+            if key not in asked:
+                break
+        asked.add(key)
+        return arch
+
 
 class RandomSearch(Strategy):
     """Uniform samples from the space (its constraint applies)."""
