@@ -160,6 +160,28 @@ def test_constrained_evolution_rejects_by_static_cost():
     assert len({space.encode(a) for a, _ in strategy.history}) == 25  # never re-evaluates a candidate
 
 
+class NoIdentityChain(Chain):
+    """Chain without the all-identity network: a token sequence the controller can emit is not a member."""
+
+    def from_decisions(self, indices):
+        if all(i == 0 for i in indices):
+            raise SpaceError("the all-identity network is not a member")
+        return super().from_decisions(indices)
+
+    def sample(self, rng):
+        return self.from_decisions([rng.randrange(3) for _ in range(self.layers)])
+
+
+def test_reinforce_draws_again_when_the_controller_emits_a_non_member():
+    strategy = Reinforce(NoIdentityChain(layers=1), seed=0, lr=0.5)
+    asked = set()
+    for _ in range(30):  # the untrained controller emits identity about one time in three
+        arch = strategy.ask()
+        asked.add(arch)
+        strategy.tell(arch, 0.0)
+    assert asked == {("max_pool",), ("avg_pool",)}
+
+
 def test_reinforce_scores_skip_decisions_with_anchor_attention():
     class Skips(Chain):
         def decisions(self):

@@ -21,6 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from spaces.base import MAX_TRIES
+from spaces.errors import SpaceError
+
 from .strategy import SearchError, Strategy
 
 
@@ -103,9 +106,16 @@ class Reinforce(Strategy):
         self.told: list[tuple[list[int], float]] = []
 
     def _ask(self) -> Hashable:
-        with torch.no_grad():
-            tokens, _, _ = self.controller.run(self.generator)
-        return self.space.from_decisions(tokens)
+        """The controller's next sample that is a member of the space (token sequences that are not, such as
+        NAS-Bench-Graph's all-``skip`` network, are drawn again, up to ``MAX_TRIES`` times)."""
+        for _ in range(MAX_TRIES):
+            with torch.no_grad():
+                tokens, _, _ = self.controller.run(self.generator)
+            try:
+                return self.space.from_decisions(tokens)
+            except SpaceError as error:
+                reason = error
+        raise SearchError(f"the controller sampled no member of the space in {MAX_TRIES} draws; last: {reason}")
 
     def _tell(self, arch: Hashable, value: float | None) -> None:
         if value is None:
