@@ -156,3 +156,26 @@ def test_exports():
     from wiring.search import oneshot
 
     assert oneshot.ProxylessNAS is ProxylessNAS and oneshot.GDAS is GDAS
+
+
+def test_derived_subnet_keeps_its_inherited_weights(sp, data, table):
+    """``inherit`` on the binarised supernet: the discrete network computes what the supernet computes on that
+    path (run by a single-path copy of the trained supernet: binary mode samples its paths)."""
+    from wiring import compile as compile_graph
+    from wiring.search.oneshot import inherit, set_arch
+
+    model = ProxylessNAS(sp, seed=0, latency=table, **OPTIONS).search(data).model.eval()
+    on_path = compile_graph(sp.supernet(), mode="single_path").eval()
+    on_path.load_state_dict(model.state_dict())
+    x = data.x_val[:8]
+    outputs = []
+    for arch in (tuple(d.choices[-1] for d in sp.decisions()),  # zero (a dropped layer) wherever allowed
+                 tuple(d.choices[1] for d in sp.decisions())):
+        sp.check(arch)
+        set_arch(on_path, sp, arch)
+        net = inherit(sp, model, arch).eval()
+        with torch.no_grad():
+            expected, got = on_path(x), net(x)
+        assert torch.allclose(expected, got, atol=1e-5), sp.encode(arch)
+        outputs.append(got)
+    assert not torch.allclose(*outputs, atol=1e-4)  # other paths, other weights

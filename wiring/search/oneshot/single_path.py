@@ -414,11 +414,12 @@ class FairNAS(SPOS):
 def inherit(space: Any, supernet_model: nn.Module, arch: Hashable, *, seed: int = 0) -> nn.Module:
     """``space.to_graph(arch)`` compiled, with the chosen candidates' weights copied from a supernet.
 
-    Modules are matched by position along the chain (the SPOS space's structure: stem, one op per
-    layer, head): the fx ``call_module`` nodes of the two graphs are zipped; a supernet
-    ``MixedOp`` gives its candidate ``arch[i]``, any other module (stem, last conv, head) is
-    copied directly. Parameters and buffers are copied by name; an affine batch-norm weight/bias
-    the (non-affine) supernet lacks is set to 1/0, which computes the same function.
+    Modules are matched by position along the chain (the SPOS and ProxylessNAS spaces' structure:
+    stem, one op per layer, head): a supernet ``MixedOp`` stands for its candidate ``arch[i]``; the
+    modules holding parameters or buffers, in graph order, are zipped with the discrete network's
+    (a parameter-free choice, such as ProxylessNAS' ``zero`` layer that the discrete graph drops,
+    has nothing to copy). Parameters and buffers are copied by name; an affine batch-norm
+    weight/bias the (non-affine) supernet lacks is set to 1/0, which computes the same function.
     """
     from ops.modules import Relaxed
     from wiring import compile as compile_graph
@@ -429,20 +430,27 @@ def inherit(space: Any, supernet_model: nn.Module, arch: Hashable, *, seed: int 
     def called(model: nn.Module) -> list[nn.Module]:
         return [model.get_submodule(node.target) for node in model.graph.nodes if node.op == "call_module"]
 
-    source, target = called(supernet_model), called(net)
-    if len(source) != len(target):
-        raise SearchError(f"inherit: the supernet has {len(source)} modules, the architecture {len(target)}: "
-                          f"not a single-path chain")
-    layer = 0
-    with torch.no_grad():
-        for src, dst in zip(source, target):
-            if isinstance(src, Relaxed):
-                src = src.candidates[choices[layer]]
-                layer += 1
-            _copy(src, dst)
+    source, layer = [], 0
+    for module in called(supernet_model):
+        if isinstance(module, Relaxed):
+            module = module.candidates[choices[layer]]
+            layer += 1
+        source.append(module)
     if layer != len(choices):
         raise SearchError(f"inherit: found {layer} choice layers, the architecture has {len(choices)}")
+    source, target = _weighted(source), _weighted(called(net))
+    if len(source) != len(target):
+        raise SearchError(f"inherit: the supernet's path has {len(source)} modules with weights, the architecture "
+                          f"{len(target)}: not a single-path chain")
+    with torch.no_grad():
+        for src, dst in zip(source, target):
+            _copy(src, dst)
     return net
+
+
+def _weighted(modules: list[nn.Module]) -> list[nn.Module]:
+    """The modules that hold parameters or buffers."""
+    return [m for m in modules if next(m.parameters(), None) is not None or next(m.buffers(), None) is not None]
 
 
 def _copy(src: nn.Module, dst: nn.Module) -> None:
