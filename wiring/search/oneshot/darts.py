@@ -49,7 +49,7 @@ from torch import nn
 
 from ..strategy import SearchError
 from .checkpoint import Checkpoint, PathArg, checkpoint_path
-from .loop import Progress, check_data, epoch_batches, seeded, split_halves
+from .loop import Progress, alternating, check_data, epoch_batches, seeded
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
@@ -212,15 +212,11 @@ class DARTS:
     def _search(self, data: Any) -> OneShotResult:
         model = self.build_model().to(self.device)
         check_data(self.space, data)
-        alphas = list(model.arch_parameters())
-        weights = list(model.weight_parameters())
         self.after_alpha_step(model)
-        gen = torch.Generator().manual_seed(self.seed)
         x, y = data.x_train, data.y_train
-        w_idx, a_idx = split_halves(len(y), gen, type(self).__name__)
-        w_opt = torch.optim.SGD(weights, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
-        a_opt = torch.optim.Adam(alphas, lr=self.arch_lr, betas=self.arch_betas, weight_decay=self.arch_weight_decay)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=self.epochs, eta_min=self.lr_min)
+        setup = alternating(self, model, len(y))
+        alphas, weights, gen = setup.alphas, setup.weights, setup.generator
+        w_idx, a_idx, w_opt, a_opt, schedule = setup.w_idx, setup.a_idx, setup.w_opt, setup.a_opt, setup.schedule
         alpha_loss = self.alpha_loss(model)
         ckpt = Checkpoint.attach(self, data, model=model, optimizers=[w_opt, a_opt], schedulers=[schedule],
                                  generators={"data": gen})

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..strategy import SearchError
 
@@ -48,6 +50,34 @@ def split_halves(n: int, generator: torch.Generator, who: str) -> tuple[torch.Te
     if half < 1:
         raise SearchError(f"{who} needs at least 2 training examples to split 50/50, got {n}")
     return order[:half], order[half:]
+
+
+@dataclass
+class Alternating:
+    """What an alternating (weight step, α step) search builds before its first epoch."""
+
+    alphas: list[torch.Tensor]
+    weights: list[torch.Tensor]
+    generator: torch.Generator
+    w_idx: torch.Tensor
+    a_idx: torch.Tensor
+    w_opt: torch.optim.Optimizer
+    a_opt: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+
+
+def alternating(strategy: Any, model: nn.Module, n: int) -> Alternating:
+    """The data-order generator (seeded with ``strategy.seed``), the 50/50 split of ``n`` training examples, SGD
+    with momentum on the weights under a cosine schedule (``lr`` to ``lr_min`` over ``epochs``) and Adam on α,
+    from ``strategy``'s settings of those names."""
+    s = strategy
+    alphas, weights = list(model.arch_parameters()), list(model.weight_parameters())
+    gen = torch.Generator().manual_seed(s.seed)
+    w_idx, a_idx = split_halves(n, gen, type(s).__name__)
+    w_opt = torch.optim.SGD(weights, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    a_opt = torch.optim.Adam(alphas, lr=s.arch_lr, betas=s.arch_betas, weight_decay=s.arch_weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=s.epochs, eta_min=s.lr_min)
+    return Alternating(alphas, weights, gen, w_idx, a_idx, w_opt, a_opt, schedule)
 
 
 def epoch_batches(w_idx: torch.Tensor, a_idx: torch.Tensor, batch_size: int,
