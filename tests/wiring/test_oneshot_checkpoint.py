@@ -20,11 +20,11 @@ from spaces import enas as enas_spaces
 from spaces import proxyless as proxyless_spaces
 from spaces import spos as spos_spaces
 from spaces.constraint import LatencyTable
-from wiring.data import load_dataset
-from wiring.search.evaluators import fit_input
 from wiring.search.oneshot import DARTS, ENAS, GDAS, SPOS, FairDARTS, FairNAS, ProxylessNAS
 from wiring.search.oneshot.checkpoint import FORMAT, Checkpoint, write
 from wiring.search.strategy import SearchError
+
+import tiny_data
 
 DARTS_TINY = {**darts_spaces.SMALL, "layers": 3, "channels": 4, "image_size": 8, "nodes": 2}
 DARTS_OPTIONS = {"epochs": 3, "batch_size": 32, "progress": False}
@@ -35,10 +35,8 @@ ENAS_OPTIONS = {"epochs": 2, "batch_size": 16, "controller_steps": 2, "controlle
                 "progress": False}
 
 
-def digits(channels: int, size: int, n: int = 64, val: int = 32):
-    d = load_dataset("digits", seed=0)
-    d = replace(d, x_train=d.x_train[:n], y_train=d.y_train[:n], x_val=d.x_val[:val], y_val=d.y_val[:val])
-    return fit_input(d, (channels, size, size))
+def digits(channels: int, size: int, val: int = 32):
+    return tiny_data.digits(channels, size, train=64, val=val)
 
 
 def tiny_darts():

@@ -10,8 +10,9 @@ from torch import nn
 
 from spaces.darts import PRIMITIVES, SMALL, space
 from wiring.data import load_dataset
-from wiring.search.evaluators import fit_input
 from wiring.search.oneshot import DARTS, DARTSPlus, FairDARTS, hypergradient
+
+from tiny_data import digits
 
 TINY = {**SMALL, "layers": 3, "channels": 4, "image_size": 8}
 SKIP = PRIMITIVES.index("skip_connect")
@@ -25,9 +26,7 @@ def sp():
 
 @pytest.fixture(scope="module")
 def data(sp):
-    d = load_dataset("digits", seed=0)
-    d = replace(d, x_train=d.x_train[:128], y_train=d.y_train[:128])
-    return fit_input(d, (sp.in_channels, sp.image_size, sp.image_size))
+    return digits(sp.in_channels, sp.image_size)
 
 
 def _forced(strategy, fill):

@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from spaces import enas, nasrl
-from wiring.data import load_dataset
 from wiring.search.evaluators import fit_input
 from wiring.search.oneshot import ENAS
 from wiring.search.oneshot.enas import decision_rows, shared_accuracy
 from wiring.search.reinforce import Reinforce
 from wiring.search.strategy import SearchError
+
+from tiny_data import digits
 
 OPTIONS = {"epochs": 2, "batch_size": 32, "controller_steps": 2, "controller_aggregate": 2, "final_samples": 3,
            "progress": False}
@@ -27,9 +28,7 @@ def macro():
 
 @pytest.fixture(scope="module")
 def data():
-    d = load_dataset("digits", seed=0)
-    d = replace(d, x_train=d.x_train[:64], y_train=d.y_train[:64], x_val=d.x_val[:32], y_val=d.y_val[:32])
-    return fit_input(d, (3, 16, 16))
+    return digits(3, 16, train=64, val=32)
 
 
 @pytest.fixture(scope="module")

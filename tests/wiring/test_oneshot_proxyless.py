@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 import torch
@@ -12,9 +11,10 @@ from ops.relax import sites
 from spaces.constraint import LatencyTable
 from spaces.proxyless import SMALL, space
 from wiring.data import load_dataset
-from wiring.search.evaluators import fit_input
 from wiring.search.oneshot.proxyless import GDAS, ProxylessNAS, layer_latencies
 from wiring.search.strategy import SearchError
+
+from tiny_data import digits
 
 OPTIONS = {"epochs": 1, "batch_size": 64, "progress": False}
 
@@ -26,9 +26,7 @@ def sp():
 
 @pytest.fixture(scope="module")
 def data(sp):
-    d = load_dataset("digits", seed=0)
-    d = replace(d, x_train=d.x_train[:128], y_train=d.y_train[:128])
-    return fit_input(d, (3, sp.image_size, sp.image_size))
+    return digits(3, sp.image_size)
 
 
 
@@ -145,9 +143,7 @@ def test_gdas_on_darts_space():
     from spaces.darts import space as darts_space
 
     dsp = darts_space(**{**DARTS_SMALL, "layers": 3, "channels": 4, "image_size": 8})
-    d = load_dataset("digits", seed=0)
-    d = fit_input(replace(d, x_train=d.x_train[:64], y_train=d.y_train[:64]),
-                  (dsp.in_channels, dsp.image_size, dsp.image_size))
+    d = digits(dsp.in_channels, dsp.image_size, train=64)
     r = GDAS(dsp, **{**OPTIONS, "batch_size": 32}).search(d)
     assert dsp.decode(dsp.encode(r.arch)) == r.arch
 

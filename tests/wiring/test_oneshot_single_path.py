@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 import torch
 
 from spaces.spos import SMALL, space
-from wiring.data import load_dataset
-from wiring.search.evaluators import fit_input
 from wiring.search.oneshot import SPOS, FairNAS, inherit, recalibrate_bn, set_arch
 from wiring.search.strategy import SearchError
+
+from tiny_data import digits
 
 OPTIONS = {"epochs": 1, "batch_size": 32, "search_budget": 6, "population": 4, "top_k": 2, "mutations": 2,
            "crossovers": 2, "bn_batches": 2, "val_size": 64}
@@ -24,9 +22,7 @@ def sp():
 
 @pytest.fixture(scope="module")
 def data(sp):
-    d = load_dataset("digits", seed=0)
-    d = replace(d, x_train=d.x_train[:128], y_train=d.y_train[:128], x_val=d.x_val[:64], y_val=d.y_val[:64])
-    return fit_input(d, (3, sp.image_size, sp.image_size))
+    return digits(3, sp.image_size, val=64)
 
 
 def _check_arch(sp, arch):
