@@ -21,7 +21,7 @@ from wiring.cli import main
 from wiring.cli.oneshot import STRATEGIES
 from wiring.data import load_dataset
 from wiring.search.oneshot import DARTS
-from wiring.search.evaluators import _subsample, fit_input
+from wiring.search.evaluators import fit_input, training_fraction
 
 TINY = ["--epochs", "1", "--data-fraction", "0.05", "--quiet"]
 NB201 = ["--space", "nasbench201", "--option", "channels=4"]
@@ -120,7 +120,7 @@ def test_cli_search_is_the_library_search(capsys):
     assert code == 0
     space = space_of(NB201)
     full = load_dataset("digits", seed=3)
-    data = fit_input(_subsample(full, round(0.05 * len(full.y_train)), 3), (3, 16, 16))
+    data = fit_input(training_fraction(full, 0.05, 3), (3, 16, 16))
     result = DARTS(space, seed=3, epochs=2, batch_size=16, arch_lr=0.05, arch_betas=(0.9, 0.99),
                    grad_clip=None, progress=False).search(data)
     assert architecture(out) == space.encode(result.arch)

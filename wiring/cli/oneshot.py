@@ -3,9 +3,9 @@
 The strategy classes live in :mod:`wiring.search.oneshot` and are imported on
 first use. Which spaces each strategy supports (:data:`STRATEGIES`) was found
 by running it for one epoch on every image space's SMALL instance: DARTS, GDAS
-and ProxylessNAS run on every space with a supernet; DARTS+ not on the spaces
-whose cells are not DARTS genotypes (its skip-connect rule reads a normal cell
-of ``(op, input)`` pairs); Fair DARTS derives DARTS genotypes only; SPOS needs
+and ProxylessNAS, and DARTS+ (whose skip-connect rule applies to DARTS
+genotypes only), run on every space with a supernet; Fair DARTS derives DARTS
+genotypes only; SPOS needs
 one α key per decision (``layer<i>``), FairNAS also the same number of choices
 in every layer; ENAS needs one α row per controller decision. ``nasbench_graph``
 is left out: it searches graph, not image, data.
@@ -30,7 +30,7 @@ import torch
 from ..cost import cost
 from ..data import load_dataset
 from ..search import SearchError
-from ..search.evaluators import _subsample, fit_input
+from ..search.evaluators import fit_input, training_fraction
 from ..serialise import save
 from ..train import train
 from .args import assignments
@@ -225,10 +225,7 @@ def _input_shape(G: nx.DiGraph) -> tuple[int, ...]:
 def _data(args: argparse.Namespace, shape: tuple[int, ...]) -> Any:
     """The dataset, its training split subsampled to ``--data-fraction`` as the black-box evaluator does, fitted
     to ``shape``."""
-    data = load_dataset(args.dataset, seed=args.seed)
-    keep = max(data.num_classes, round(args.data_fraction * len(data.y_train)))
-    if keep < len(data.y_train):
-        data = _subsample(data, keep, args.seed)
+    data = training_fraction(load_dataset(args.dataset, seed=args.seed), args.data_fraction, args.seed)
     return fit_input(data, shape)
 
 

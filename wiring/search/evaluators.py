@@ -52,9 +52,7 @@ class TrainingEvaluator:
 
     def data(self) -> Any:
         if self._data is None:
-            full = load_dataset(self.dataset, seed=self.seed)
-            keep = max(full.num_classes, round(self.data_fraction * len(full.y_train)))
-            self._data = full if keep >= len(full.y_train) else _subsample(full, keep, self.seed)
+            self._data = training_fraction(load_dataset(self.dataset, seed=self.seed), self.data_fraction, self.seed)
         return self._data
 
     def __call__(self, arch: Hashable, *, epochs: int | None = None) -> dict[str, Any]:
@@ -94,6 +92,13 @@ def fit_input(data: Any, shape: tuple[int, ...]) -> Any:
 
     return replace(data, x_train=adapt(data.x_train), x_val=adapt(data.x_val), x_test=adapt(data.x_test),
                    input_shape=tuple(shape))
+
+
+def training_fraction(data: Any, fraction: float, seed: int) -> Any:
+    """``data`` with its training split cut to ``fraction`` of it (at least ``num_classes`` examples), stratified by
+    class with a seeded draw; ``data`` itself when nothing is cut."""
+    keep = max(data.num_classes, round(fraction * len(data.y_train)))
+    return data if keep >= len(data.y_train) else _subsample(data, keep, seed)
 
 
 def _subsample(data: Any, keep: int, seed: int) -> Any:
