@@ -112,11 +112,13 @@ def test_regularized_evolution_with_unique_never_asks_an_architecture_twice():
 
 
 def test_model_based_candidate_pools_take_the_mutant_fraction():
-    strategy = BayesianOptimization(Chain(), seed=0, initial=4, candidates=10, mutants=1.0)
-    run(strategy, 4)
-    best = {arch for arch, _ in sorted(strategy.history, key=lambda item: -item[1])[:5]}
-    child = strategy.ask()
-    assert sum(a != b for a, b in zip(child, min(best, key=lambda a: sum(x != y for x, y in zip(a, child))))) == 1
+    """With mutants=1.0 every ask after the initial ones is one mutation away from one of the five best (a random
+    sample is, in about half the seeds: ten seeds tell the two apart)."""
+    for seed in range(10):
+        strategy = run(BayesianOptimization(Chain(), seed=seed, initial=4, candidates=10, mutants=1.0), 4)
+        best = [arch for arch, _ in sorted(strategy.history, key=lambda item: -item[1])[:5]]
+        child = strategy.ask()
+        assert min(sum(a != b for a, b in zip(parent, child)) for parent in best) == 1
 
 
 def test_tell_rejects_unknown_architectures_and_bad_values():
