@@ -10,13 +10,20 @@ validation accuracy) and the correlation of validation and test accuracy over
 the table, writes JSON results, a markdown table and a plot of the mean test
 accuracy of the best-so-far architecture against queries.
 
+Across datasets, each strategy's t statistics are pooled by Stouffer's method
+(Σ t / √k over the k datasets: one number that weighs every dataset equally).
+
 Where validation accuracy predicts test accuracy poorly in the tables
 (pubmed r = 0.34, computers 0.73, proteins 0.64), the architectures with the
 best validation accuracy test no better than random search's pick, so no
 strategy that maximises validation accuracy can beat random search on test
-accuracy there; the default datasets are those where it can.
+accuracy there; the default datasets are the six where r ≥ 0.9.
 
-    python benchmarks/strategies.py [--datasets cora citeseer photo physics] [--runs 100] [--queries 100] [--jobs 2]
+Finished (dataset, strategy) results are saved after every dataset and reused
+on the next run with the same ``--out`` when their runs, queries and settings
+match (``--fresh`` ignores them), so an interrupted run loses no finished work.
+
+    python benchmarks/strategies.py [--datasets cora citeseer photo physics cs arxiv] [--runs 100] [--queries 100] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -100,41 +107,75 @@ def report(dataset: str, curves: dict[str, list[list[tuple[float, float]]]], que
     return rows
 
 
+def pooled_t(results: dict[str, dict[str, list]], name: str, column: int) -> float:
+    """Stouffer's pooling of the strategy's Welch t against random search over all datasets."""
+    ts = [welch_t([c[-1][column] for c in by_name[name]], [c[-1][column] for c in by_name["RandomSearch"]])
+          for by_name in results.values()]
+    return sum(ts) / math.sqrt(len(ts))
+
+
+def finished(path: Path, runs: int, queries: int) -> dict[str, dict[str, list]]:
+    """Results saved at ``path`` whose runs, queries and strategy settings match this run's."""
+    if not path.exists():
+        return {}
+    saved = json.loads(path.read_text())
+    if (saved.get("runs"), saved.get("queries")) != (runs, queries):
+        return {}
+    same = {name for name in STRATEGIES if saved.get("settings", {}).get(name, {}) == SETTINGS.get(name, {})}
+    return {dataset: {name: curves for name, curves in by_name.items() if name in same}
+            for dataset, by_name in saved["results"].items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=["cora", "citeseer", "photo", "physics"])
+    parser.add_argument("--datasets", nargs="+", default=["cora", "citeseer", "photo", "physics", "cs", "arxiv"])
     parser.add_argument("--strategies", nargs="+", default=sorted(STRATEGIES))
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument("--out", type=Path, default=Path("benchmark-results"))
+    parser.add_argument("--fresh", action="store_true", help="ignore finished results saved in --out")
     args = parser.parse_args()
     if "RandomSearch" not in args.strategies:
         parser.error("--strategies must include RandomSearch, the baseline")
     args.out.mkdir(parents=True, exist_ok=True)
+    saved = {} if args.fresh else finished(args.out / "strategies.json", args.runs, args.queries)
     results: dict[str, dict[str, list[list[tuple[float, float]]]]] = {}
     markdown = ["| dataset | strategy | best validation accuracy found (%) | test accuracy of that architecture (%) |",
                 "|---|---|---|---|"]
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         for dataset in args.datasets:
+            done = {name: curves for name, curves in saved.get(dataset, {}).items() if name in args.strategies}
             futures = {name: [pool.submit(one_run, dataset, name, seed, args.queries) for seed in range(args.runs)]
-                       for name in args.strategies}
-            results[dataset] = {name: [f.result() for f in fs] for name, fs in futures.items()}
+                       for name in args.strategies if name not in done}
+            if done:
+                print(f"\n{dataset}: reusing the saved results of {', '.join(sorted(done))}")
+            results[dataset] = {**done, **{name: [f.result() for f in fs] for name, fs in futures.items()}}
             markdown += report(dataset, results[dataset], args.queries)
             print(f"  ({time.perf_counter() - start:.0f}s so far)", flush=True)
-            (args.out / "strategies.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                                                 "settings": SETTINGS, "results": results}))
+            (args.out / "strategies.json").write_text(json.dumps(
+                {"runs": args.runs, "queries": args.queries, "settings": SETTINGS,
+                 "results": {**saved, **results}}))
             (args.out / "strategies.md").write_text("\n".join(markdown) + "\n")
+    print(f"\nPooled over {len(results)} datasets (Stouffer: Σ t / √k), against random search:")
+    markdown += ["", "| strategy | pooled t, validation | pooled t, test |", "|---|---|---|"]
+    for name in sorted(set(args.strategies) - {"RandomSearch"}, key=lambda n: -pooled_t(results, n, 1)):
+        valid, test = pooled_t(results, name, 0), pooled_t(results, name, 1)
+        print(f"  {name:<22} validation t={valid:+.1f}  test t={test:+.1f}")
+        markdown.append(f"| {name} | {valid:+.1f} | {test:+.1f} |")
+    (args.out / "strategies.md").write_text("\n".join(markdown) + "\n")
     plot(results, args.out / "strategies.png", args.queries)
     print(f"\nwrote {args.out / 'strategies.json'}, {args.out / 'strategies.md'} and {args.out / 'strategies.png'}")
 
 
 def plot(results: dict, path: Path, queries: int) -> None:
-    fig = Figure(figsize=(5 * len(results), 4), dpi=110)
+    columns = min(3, len(results))
+    rows = math.ceil(len(results) / columns)
+    fig = Figure(figsize=(5 * columns, 4 * rows), dpi=110)
     FigureCanvasAgg(fig)
     for i, (dataset, by_strategy) in enumerate(results.items()):
-        ax = fig.add_subplot(1, len(results), i + 1)
+        ax = fig.add_subplot(rows, columns, i + 1)
         for name, curves in sorted(by_strategy.items()):
             mean = [100 * statistics.fmean(c[q][1] for c in curves) for q in range(queries)]
             ax.plot(range(1, queries + 1), mean, label=name, linestyle="--" if name == "RandomSearch" else "-")
