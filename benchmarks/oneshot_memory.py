@@ -48,11 +48,18 @@ has imported torch and this library and built nothing (saves the import in
 every child); no model, tensor or allocator state of another configuration is
 in it.
 
+On a GPU (``--device cuda``) the same steps run on the device and the
+meter is torch's CUDA allocator instead of RSS: the baseline is
+``torch.cuda.memory_allocated()`` after the warm-up, each sub-step's peak
+``torch.cuda.max_memory_allocated()`` with the peak statistics reset just
+before it (the allocator counts every live tensor byte exactly, so no trimming
+is needed; its cached free blocks are not counted).
+
 Each configuration is repeated ``--repeats`` times (each a fresh process,
 interleaved); the table holds medians and the ratio to the DARTS step.
 Targets (issue 6): single-path and binarised ≤ 0.25× DARTS.
 
-    python benchmarks/oneshot_memory.py [--quick] [--repeats 3] [--batch 16] [--space darts|proxyless]
+    python benchmarks/oneshot_memory.py [--quick] [--repeats 3] [--batch 16] [--space darts|proxyless] [--device cuda]
 """
 
 from __future__ import annotations
@@ -115,6 +122,28 @@ def reset_peak() -> None:
     except OSError as error:
         raise SystemExit(f"cannot reset the RSS high-water mark through /proc/self/clear_refs ({error}); "
                          f"this benchmark needs Linux with a writable /proc/self/clear_refs") from None
+
+
+def settle(device: torch.device) -> float:
+    """The memory in use before a measurement, in MiB (CUDA: allocated; CPU: RSS after :func:`trim`)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        return torch.cuda.memory_allocated(device) / 2**20
+    trim()
+    return status_mib()["VmRSS"]
+
+
+def peak_during(run: Callable[[], None], device: torch.device) -> float:
+    """The peak memory while ``run`` runs, in MiB (CUDA: max allocated; CPU: ``VmHWM``)."""
+    settle(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        run()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    reset_peak()
+    run()
+    return status_mib()["VmHWM"]
 
 
 def space_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -183,23 +212,18 @@ def worker(options: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     space = build_space(options)
-    model = wiring.compile(space.supernet(), seed=0, mode=CONFIGS[options["config"]][0])
+    device = torch.device(options["device"])
+    model = wiring.compile(space.supernet(), seed=0, mode=CONFIGS[options["config"]][0]).to(device)
     model.train()
     g = torch.Generator().manual_seed(1)
     shape = (options["batch"], 3, space.image_size, space.image_size)
-    train, val = ((torch.randn(shape, generator=g), torch.randint(10, (options["batch"],), generator=g))
-                  for _ in range(2))
+    train, val = ((torch.randn(shape, generator=g).to(device), torch.randint(10, (options["batch"],), generator=g)
+                   .to(device)) for _ in range(2))
     sub_steps = steps(options["config"], model, train, val, options["seed"])
     for _, run in sub_steps:  # warm-up
         run()
-    trim()
-    baseline = status_mib()["VmRSS"]
-    peaks = {}
-    for name, run in sub_steps:
-        trim()
-        reset_peak()
-        run()
-        peaks[name] = status_mib()["VmHWM"]
+    baseline = settle(device)
+    peaks = {name: peak_during(run, device) for name, run in sub_steps}
     return {"baseline": baseline, "peak": max(peaks.values()),
             "added": {name: peak - baseline for name, peak in peaks.items()}}
 
@@ -246,7 +270,7 @@ def step_peak(result: dict[str, Any]) -> float:
 def table(results: dict[str, list[dict[str, Any]]]) -> None:
     """One row per configuration (step peak, ratio to DARTS, absolute peak, baseline), then one per sub-step."""
     darts_step = median(results["softmax"], step_peak)
-    print(f"{'configuration':<46}{'step adds MiB':>14}{'ratio':>8}{'peak RSS MiB':>14}{'baseline MiB':>14}")
+    print(f"{'configuration':<46}{'step adds MiB':>14}{'ratio':>8}{'peak MiB':>14}{'baseline MiB':>14}")
     for config in CONFIGS:
         runs = results[config]
         added = median(runs, step_peak)
@@ -276,13 +300,14 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=0.5, help="proxyless: width multiplier")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--device", default="cpu", help="cpu (default: RSS) or cuda (the CUDA allocator's bytes)")
     parser.add_argument("--quick", action="store_true", help="smoke run (< 1 min): 8 channels, 16² images, batch 8, "
                                                               "1 repeat (too small for the ratios to mean much)")
     args = parser.parse_args()
     if args.quick:
         args.channels, args.image_size, args.batch, args.repeats = 8, 16, 8, 1
     options = {"space": args.space, "channels": args.channels, "layers": args.layers, "width": args.width,
-               "image_size": args.image_size, "batch": args.batch}
+               "image_size": args.image_size, "batch": args.batch, "device": args.device}
     torch.set_num_threads(1)
     results: dict[str, list[dict[str, Any]]] = {config: [] for config in CONFIGS}
     for repeat in range(args.repeats):
@@ -291,7 +316,8 @@ def main() -> None:
             results[config].append(run_worker({**options, "config": config, "seed": repeat}))
     described = ", ".join(f"{k}={v}" for k, v in space_options(options).items())
     print(f"spaces.{args.space}.space({described}).supernet(), batch {args.batch}; {args.repeats} fresh "
-          f"process(es) per configuration, medians\n")
+          f"process(es) per configuration, medians; memory: "
+          f"{'RSS' if args.device == 'cpu' else 'CUDA allocated on ' + torch.cuda.get_device_name(args.device)}\n")
     table(results)
 
 

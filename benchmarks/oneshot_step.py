@@ -23,9 +23,12 @@ DARTS step runs in each network (``torch.profiler``) and prints the ops whose
 counts differ, which is where a structural gap would show. Times are CPU seconds of the calling
 thread (``time.thread_time``; torch runs on 1 thread, autograd's CPU backward
 on the calling thread), which other processes on a busy machine do not
-inflate; ``--clock wall`` uses ``time.perf_counter`` instead.
+inflate; ``--clock wall`` uses ``time.perf_counter`` instead. ``--device cuda``
+runs both networks on the GPU and times wall clock after synchronising the
+device (the one-step equality check still runs on the CPU).
 
     python benchmarks/oneshot_step.py [--quick] [--reps 11] [--channels 8] [--layers 5] [--image-size 16] [--batch 8]
+    python benchmarks/oneshot_step.py --device cuda --channels 16 --layers 8 --image-size 32 --batch 64  # the paper's
 """
 
 from __future__ import annotations
@@ -105,11 +108,11 @@ def check_same_step(space: darts.DartsSpace, batch: int) -> float:
                for p, q in zip(stepped.state_dict().values(), reference.state_dict().values()))
 
 
-def batches(space: darts.DartsSpace, batch: int, seed: int) -> tuple[Batch, Batch]:
+def batches(space: darts.DartsSpace, batch: int, seed: int, device: str = "cpu") -> tuple[Batch, Batch]:
     g = torch.Generator().manual_seed(seed)
     shape = (batch, space.in_channels, space.image_size, space.image_size)
-    return ((torch.randn(shape, generator=g), torch.randint(space.num_classes, (batch,), generator=g)),
-            (torch.randn(shape, generator=g), torch.randint(space.num_classes, (batch,), generator=g)))
+    return tuple((torch.randn(shape, generator=g).to(device),  # type: ignore[return-value]
+                  torch.randint(space.num_classes, (batch,), generator=g).to(device)) for _ in range(2))
 
 
 @contextmanager
@@ -132,6 +135,14 @@ def op_counts(stepper: Stepper, train: Batch, val: Batch) -> Counter[str]:
         stepper.alpha_step(train, val)
         stepper.weight_step(train)
     return Counter(event.name for event in prof.events() if event.name.startswith("aten::"))
+
+
+def synchronised(clock: Callable[[], float], device: torch.device) -> Callable[[], float]:
+    """``clock`` read after the device has finished its queued work."""
+    def read() -> float:
+        torch.cuda.synchronize(device)
+        return clock()
+    return read
 
 
 Timed = Callable[[], dict[str, float]]
@@ -186,6 +197,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="cpu: time.thread_time (default); wall: time.perf_counter")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: wall time after synchronising")
     parser.add_argument("--quick", action="store_true", help="smoke run (< 1 min): 4 channels, 8² images, "
                                                               "batch 2, 3 rounds (too few for a stable ratio)")
     args = parser.parse_args()
@@ -196,15 +208,18 @@ def main() -> None:
     space = darts.space(channels=args.channels, layers=args.layers, image_size=args.image_size)
     difference = check_same_step(space, batch=2)
     assert difference <= 1e-4, f"one step from the same weights differs by {difference}"
-    compiled = wiring.compile(space.supernet(), seed=0, mode="softmax")
-    reference = matching(space)
+    compiled = wiring.compile(space.supernet(), seed=0, mode="softmax").to(args.device)
+    reference = matching(space).to(args.device)
     params = [sum(p.numel() for p in m.parameters()) for m in (compiled, reference)]
     assert params[0] == params[1], f"parameter counts differ: {params}"
-    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
+    clock = time.thread_time if args.clock == "cpu" and args.device == "cpu" else time.perf_counter
+    if args.device != "cpu":
+        args.clock = f"{torch.cuda.get_device_name(args.device)} wall"
+        clock = synchronised(time.perf_counter, torch.device(args.device))
     print(f"{space!r}, batch {args.batch}: supernet compiled {params[0]:,} params, hand-written {params[1]:,}; "
           f"one step from the same weights differs by {difference:.1e}\ntorch {torch.__version__}, "
           f"{torch.get_num_threads()} thread, {args.clock} time, medians of {args.reps} alternating rounds\n")
-    train, val = batches(space, args.batch, seed=0)
+    train, val = batches(space, args.batch, seed=0, device=args.device)
     steppers = Stepper(compiled, True), Stepper(reference, False)
     counts = [op_counts(stepper, train, val) for stepper in steppers]
     extra = sorted(((counts[0][k] - counts[1][k], k) for k in counts[0] | counts[1] if counts[0][k] != counts[1][k]),
