@@ -176,9 +176,12 @@ def plot(results: dict, path: Path, queries: int) -> None:
     FigureCanvasAgg(fig)
     for i, (dataset, by_strategy) in enumerate(results.items()):
         ax = fig.add_subplot(rows, columns, i + 1)
+        low = math.inf
         for name, curves in sorted(by_strategy.items()):
             mean = [100 * statistics.fmean(c[q][1] for c in curves) for q in range(queries)]
             ax.plot(range(1, queries + 1), mean, label=name, linestyle="--" if name == "RandomSearch" else "-")
+            low = min(low, mean[min(9, queries - 1)])
+        ax.set_ylim(bottom=low)  # from the 10th query on: the first queries of every strategy are random draws
         ax.set_title(f"NAS-Bench-Graph {dataset}")
         ax.set_xlabel("queries")
         ax.set_ylabel("best-found test accuracy (%), mean over runs")
