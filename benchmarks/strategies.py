@@ -20,8 +20,10 @@ strategy that maximises validation accuracy can beat random search on test
 accuracy there; the default datasets are the six where r ≥ 0.9.
 
 Finished (dataset, strategy) results are saved after every dataset and reused
-on the next run with the same ``--out`` when their runs, queries and settings
-match (``--fresh`` ignores them), so an interrupted run loses no finished work.
+on the next run with the same ``--out`` when their runs, queries, settings and
+code (a hash of the strategy's module and the shared strategy base) match
+(``--fresh`` ignores them), so an interrupted run loses no finished work and a
+changed strategy is run again.
 
     python benchmarks/strategies.py [--datasets cora citeseer photo physics cs arxiv] [--runs 100] [--queries 100] [--jobs 2]
 """
@@ -29,6 +31,8 @@ match (``--fresh`` ignores them), so an interrupted run loses no finished work.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
 import json
 import math
 import statistics
@@ -42,6 +46,7 @@ from matplotlib.figure import Figure
 
 from spaces import nasbench_graph
 from wiring.search import STRATEGIES
+from wiring.search import strategy as strategy_base
 
 SETTINGS = {  # sized for 100 queries; model-based strategies refit every 5 results to keep 100 runs affordable
     "GridSearch": {"shuffle": True},
@@ -114,14 +119,21 @@ def pooled_t(results: dict[str, dict[str, list]], name: str, column: int) -> flo
     return sum(ts) / math.sqrt(len(ts))
 
 
+def code_hash(name: str) -> str:
+    """A hash of the source the strategy ``name`` runs: its module and the shared strategy base."""
+    files = {inspect.getsourcefile(STRATEGIES[name]), inspect.getsourcefile(strategy_base)}
+    return hashlib.sha256(b"".join(Path(f).read_bytes() for f in sorted(files))).hexdigest()[:16]
+
+
 def finished(path: Path, runs: int, queries: int) -> dict[str, dict[str, list]]:
-    """Results saved at ``path`` whose runs, queries and strategy settings match this run's."""
+    """Results saved at ``path`` whose runs, queries, strategy settings and code match this run's."""
     if not path.exists():
         return {}
     saved = json.loads(path.read_text())
     if (saved.get("runs"), saved.get("queries")) != (runs, queries):
         return {}
-    same = {name for name in STRATEGIES if saved.get("settings", {}).get(name, {}) == SETTINGS.get(name, {})}
+    same = {name for name in STRATEGIES if saved.get("settings", {}).get(name, {}) == SETTINGS.get(name, {})
+            and saved.get("code", {}).get(name) == code_hash(name)}
     return {dataset: {name: curves for name, curves in by_name.items() if name in same}
             for dataset, by_name in saved["results"].items()}
 
@@ -156,7 +168,7 @@ def main() -> None:
             print(f"  ({time.perf_counter() - start:.0f}s so far)", flush=True)
             (args.out / "strategies.json").write_text(json.dumps(
                 {"runs": args.runs, "queries": args.queries, "settings": SETTINGS,
-                 "results": {**saved, **results}}))
+                 "code": {name: code_hash(name) for name in STRATEGIES}, "results": {**saved, **results}}))
             (args.out / "strategies.md").write_text("\n".join(markdown) + "\n")
     print(f"\nPooled over {len(results)} datasets (Stouffer: Σ t / √k), against random search:")
     markdown += ["", "| strategy | pooled t, validation | pooled t, test |", "|---|---|---|"]

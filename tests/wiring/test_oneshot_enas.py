@@ -84,6 +84,16 @@ def test_controller_is_updated(macro, macro_run):
     assert trained.baseline == macro_run.details["baseline"][-1]
 
 
+def test_controller_takes_the_reference_settings(macro, data):
+    """Micro script defaults (op logits reduced by 2.5, Adam β1 = 0, ε = 1e-3), the macro skip penalty."""
+    controller = ENAS(macro, seed=0, **OPTIONS).start(data).controller
+    assert controller.skip_weight == 0.8 and controller.controller.skip_target == 0.4
+    constants = {c for d, c in zip(macro.decisions(), controller.controller.constants) if d.kind == "choice"}
+    assert constants == {1.1 / 2.5}  # the macro space's choices are all ops
+    assert controller.optimizer.param_groups[0]["betas"] == (0.0, 0.999)
+    assert controller.optimizer.param_groups[0]["eps"] == 1e-3
+
+
 def test_final_pick_is_best_scored_sample(macro_run, data):
     samples = macro_run.details["samples"]
     best_arch, best_score = max(samples, key=lambda s: s[1])

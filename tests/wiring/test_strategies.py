@@ -5,6 +5,7 @@ import random
 
 import networkx as nx
 import pytest
+import torch
 
 import wiring
 from spaces import Constraint, Decision, DecisionSpace, SpaceError
@@ -59,7 +60,7 @@ FAST = {  # small settings so that each strategy learns within a 40-trial budget
     "GridSearch": {"shuffle": True},
     "RegularizedEvolution": {"population": 10, "sample": 3},
     "ConstrainedEvolution": {"population": 10, "top_k": 3, "mutations": 5, "crossovers": 5, "mutation_prob": 0.3},
-    "Reinforce": {"lr": 0.1},
+    "Reinforce": {"lr": 0.3},
     "BayesianOptimization": {"initial": 8, "candidates": 30},
     "PredictorSearch": {"initial": 8, "candidates": 30, "epochs": 30},
 }
@@ -85,9 +86,13 @@ def test_same_seed_same_trajectory(name):
     assert trajectories[0] == trajectories[1]
 
 
+SLOW_LEARNERS = {"Reinforce": (20, 80)}  # (seeds, budget): REINFORCE with m = 1 moves little in 40 trials
+
+
 @pytest.mark.parametrize("name", sorted(set(STRATEGIES) - {"RandomSearch", "GridSearch"}))
 def test_finds_the_optimum_more_often_than_random_search(name):
-    seeds, budget = range(6), 40
+    count, budget = SLOW_LEARNERS.get(name, (6, 40))
+    seeds = range(count)
     hits = sum(run(STRATEGIES[name](Chain(), seed=s, **FAST[name]), budget).best[1] == OPTIMUM for s in seeds)
     random_hits = sum(run(RandomSearch(Chain(), seed=s), budget).best[1] == OPTIMUM for s in seeds)
     assert hits > random_hits, (hits, random_hits)
@@ -138,6 +143,10 @@ def test_tell_rejects_unknown_architectures_and_bad_values():
     (lambda: RegularizedEvolution(Chain(), population=5, sample=6), "sample must not exceed"),
     (lambda: ConstrainedEvolution(Chain(), mutation_prob=0), "mutation_prob"),
     (lambda: Reinforce(Chain(), batch=0), "batch"),
+    (lambda: Reinforce(Chain(), skip_target=1.0), "skip_target"),
+    (lambda: Reinforce(Chain(), op_tanh_reduce=0), "op_tanh_reduce"),
+    (lambda: Reinforce(Chain(), adam_beta1=1.0), "adam_beta1"),
+    (lambda: Reinforce(Chain(), skip_weight=-1), "skip_weight"),
     (lambda: BayesianOptimization(Chain(), initial=0), "initial"),
     (lambda: PredictorSearch(Chain(), mutants=1.5), "mutants"),
     (lambda: RegularizedEvolution(Chain(), max_tries=0), "max_tries"),
@@ -203,6 +212,59 @@ def test_reinforce_scores_skip_decisions_with_anchor_attention():
     late = [sum(a[5:]) for a, _ in strategy.history[-10:]]
     early = [sum(a[5:]) for a, _ in strategy.history[:10]]
     assert sum(late) >= sum(early)
+
+
+def test_reinforce_reduces_op_logits_but_not_input_choices():
+    """ENAS micro's op_tanh_reduce: op decisions (named choices) get tanh_constant / reduce, earlier-state
+    choices (integers) the full constant."""
+    from spaces import enas
+
+    space = enas.space(**enas.SMALL)
+    controller = Reinforce(space, seed=0, tanh_constant=1.1, op_tanh_reduce=2.5).controller
+    for decision, constant in zip(space.decisions(), controller.constants):
+        expected = 1.1 if decision.name.split(".")[-1].startswith("input") else 1.1 / 2.5
+        assert constant == pytest.approx(expected), decision.name
+
+
+def test_reinforce_reward_carries_the_entropy_bonus():
+    strategy = Reinforce(Chain(), seed=0, entropy_weight=0.5)
+    arch = strategy.ask()
+    with torch.no_grad():
+        _, _, entropy, _ = strategy.controller.run(None, Chain().to_decisions(arch))
+    strategy.tell(arch, 1.0)
+    assert strategy.baseline == pytest.approx(1.0 + 0.5 * float(entropy))  # the first reward starts the baseline
+    assert [value for _, value in strategy.history] == [1.0]  # the told value is kept as told
+
+
+def test_reinforce_skip_penalty_pulls_skip_probability_to_its_target():
+    class Skips(Chain):
+        def decisions(self):
+            return super().decisions() + [Decision(f"skip{j}->{i}", (False, True), kind="skip", source=j, target=i)
+                                          for i in range(1, 4) for j in range(i)]
+
+        def to_graph(self, arch):
+            return super().to_graph(arch[:self.layers])
+
+        def encode(self, arch):
+            return ",".join(map(str, arch))
+
+    def skip_rate(strategy, n=200):
+        with torch.no_grad():
+            samples = [strategy.controller.run(strategy.generator)[0][5:] for _ in range(n)]
+        return sum(map(sum, samples)) / (n * 6)
+
+    strategy = Reinforce(Skips(), seed=0, lr=0.05, skip_weight=1.0, skip_target=0.1)
+    before = skip_rate(strategy)
+    _, _, _, penalty = strategy.controller.run(None, [0] * 5 + [1] * 6)
+    assert penalty > 0
+    run(strategy, 60, lambda arch: 0.0)  # no reward signal: only the penalty moves the skip probabilities
+    after = skip_rate(strategy)
+    assert abs(after - 0.1) < abs(before - 0.1) and after < 0.25, (before, after)
+
+
+def test_reinforce_adam_follows_enas():
+    group = Reinforce(Chain(), seed=0).optimizer.param_groups[0]
+    assert group["betas"] == (0.0, 0.999) and group["eps"] == 1e-3
 
 
 def test_hyperparameters_validate_at_construction():

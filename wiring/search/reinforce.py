@@ -2,15 +2,24 @@
 
 The controller emits one token per decision: an embedding of the previous
 token feeds an LSTM cell; a ``choice`` decision samples from a softmax over
-its own linear head, with logits ``tanh_constant · tanh(logits / temperature)``
-(ENAS); a ``skip`` decision (source j → target i) samples a Bernoulli with
-P = sigmoid(vᵀ tanh(W_prev h_j + W_curr h_i)) over the anchor-point hidden
-states of the two layers (Zoph & Le's anchor-point attention). After every
-``batch`` (m) told architectures, one Adam step on
+its own linear head, with logits ``c · tanh(logits / temperature)`` (ENAS),
+``c = tanh_constant`` for decisions among earlier states (integer choices)
+and ``tanh_constant / op_tanh_reduce`` for the others (op names: ENAS micro's
+``op_tanh_reduce``); a ``skip`` decision (source j → target i) samples a
+Bernoulli with P = sigmoid(vᵀ tanh(W_prev h_j + W_curr h_i)) over the
+anchor-point hidden states of the two layers (Zoph & Le's anchor-point
+attention). After every ``batch`` (m) told architectures, one Adam step on
 
-    −(1/m) Σ_k Σ_t log P(a_t | a_<t) (R_k − b)  −  entropy_weight · H
+    (1/m) Σ_k [ −Σ_t log P(a_t | a_<t) (R_k − b) + skip_weight · KL_k ]
 
-with the moving-average baseline b ← b − (1 − decay)(b − R).
+with reward R = told value + entropy_weight · H (H: the summed entropy of
+the sample's decision distributions, not differentiated; ENAS' entropy bonus)
+and the moving-average baseline b ← b − (1 − decay)(b − R), started at the
+first reward (ENAS starts it at 0). KL_k is ENAS macro's skip penalty: per
+target layer, Σ over its skip decisions of KL([1 − p, p] ‖ [1 − skip_target,
+skip_target]), averaged over target layers. ENAS computes its entropy term
+from the sampled token alone (−p(a) log p(a) per decision); here it is each
+distribution's full entropy.
 """
 
 from __future__ import annotations
@@ -30,10 +39,13 @@ from .strategy import SearchError, Strategy
 class Controller(nn.Module):
     """The LSTM controller; :meth:`run` samples (or scores) one token sequence."""
 
-    def __init__(self, decisions: Sequence[Any], hidden: int, temperature: float, tanh_constant: float) -> None:
+    def __init__(self, decisions: Sequence[Any], hidden: int, temperature: float, tanh_constant: float,
+                 op_tanh_reduce: float = 1.0, skip_target: float = 0.4) -> None:
         super().__init__()
         self.decisions = list(decisions)
-        self.temperature, self.tanh_constant = temperature, tanh_constant
+        self.temperature, self.skip_target = temperature, skip_target
+        self.constants = [tanh_constant if all(isinstance(c, int) for c in d.choices) else tanh_constant / op_tanh_reduce
+                          for d in self.decisions]
         self.start = nn.Parameter(torch.zeros(1, hidden))
         self.cell = nn.LSTMCell(hidden, hidden)
         widths = [len(d.choices) for d in self.decisions]
@@ -46,12 +58,13 @@ class Controller(nn.Module):
         self.anchor0 = nn.Parameter(torch.zeros(1, hidden))
 
     def run(self, generator: torch.Generator | None, given: Sequence[int] | None = None
-            ) -> tuple[list[int], torch.Tensor, torch.Tensor]:
-        """Sample tokens (or score ``given`` ones): (tokens, Σ log P, Σ entropy)."""
+            ) -> tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample tokens (or score ``given`` ones): (tokens, Σ log P, Σ entropy, skip penalty KL)."""
         h = c = torch.zeros_like(self.start)
         x = self.start
         anchors: dict[int, torch.Tensor] = {}
-        tokens, log_p, entropy = [], torch.zeros(()), torch.zeros(())
+        tokens, log_p, entropy, skip_kl = [], torch.zeros(()), torch.zeros(()), torch.zeros(())
+        skip_targets: set[int] = set()
         for t, decision in enumerate(self.decisions):
             h, c = self.cell(x, (h, c))
             if decision.kind == "skip":
@@ -59,30 +72,38 @@ class Controller(nn.Module):
                 source = anchors.get(decision.source, self.anchor0)
                 p_one = torch.sigmoid(self.v(torch.tanh(self.w_prev(source) + self.w_curr(anchors[decision.target]))))
                 probs = torch.cat([1 - p_one, p_one], dim=-1).squeeze(0)
+                target = torch.tensor([1 - self.skip_target, self.skip_target])
+                skip_kl = skip_kl + (probs * torch.log(probs.clamp_min(1e-12) / target)).sum()
+                skip_targets.add(decision.target)
             else:
                 logits = self.heads[t](h).squeeze(0) / self.temperature
-                probs = torch.softmax(self.tanh_constant * torch.tanh(logits), dim=-1)
+                probs = torch.softmax(self.constants[t] * torch.tanh(logits), dim=-1)
             token = given[t] if given is not None else int(torch.multinomial(probs, 1, generator=generator))
             tokens.append(token)
             log_p = log_p + torch.log(probs[token].clamp_min(1e-12))
             entropy = entropy - (probs * torch.log(probs.clamp_min(1e-12))).sum()
             x = self.embed[t](torch.tensor([token]))
-        return tokens, log_p, entropy
+        return tokens, log_p, entropy, skip_kl / max(1, len(skip_targets))
 
 
 class Reinforce(Strategy):
     """REINFORCE over any space with ``decisions()`` / ``from_decisions()`` / ``to_decisions()``.
 
     Defaults follow the official ENAS code: 64 LSTM units, temperature 5,
-    tanh constant 1.5, Adam lr 0.0035, baseline decay 0.99, entropy weight
-    1e-4; ``batch`` = m architectures per update (Zoph & Le). Reward = the told
-    value (cube it in the objective for Zoph & Le's reward). Failed trials do
-    not update the controller.
+    tanh constant 1.5, Adam lr 0.0035 with β1 = 0 and ε = 1e-3, baseline
+    decay 0.99, entropy weight 1e-4; ``op_tanh_reduce`` 1 and ``skip_weight``
+    0 (ENAS micro uses ``op_tanh_reduce=2.5`` with ``tanh_constant=1.1``,
+    ENAS macro ``skip_weight=0.8``, ``skip_target=0.4``); ``batch`` = m
+    architectures per update (Zoph & Le). Reward = the told value plus the
+    entropy bonus (cube the value in the objective for Zoph & Le's reward, and
+    set ``entropy_weight=0``). Failed trials do not update the controller.
     """
 
     def __init__(self, space: Any, *, seed: int | None = None, batch: int = 1, hidden: int = 64,
                  lr: float = 0.0035, temperature: float = 5.0, tanh_constant: float = 1.5,
-                 baseline_decay: float = 0.99, entropy_weight: float = 1e-4) -> None:
+                 op_tanh_reduce: float = 1.0, baseline_decay: float = 0.99, entropy_weight: float = 1e-4,
+                 skip_weight: float = 0.0, skip_target: float = 0.4, adam_beta1: float = 0.0,
+                 adam_eps: float = 1e-3) -> None:
         super().__init__(space, seed=seed)
         for method in ("decisions", "from_decisions", "to_decisions"):
             if not callable(getattr(space, method, None)):
@@ -91,17 +112,27 @@ class Reinforce(Strategy):
             raise SearchError(f"batch must be a positive int, got batch={batch!r}")
         if not 0 <= baseline_decay < 1:
             raise SearchError(f"baseline_decay must be in [0, 1), got {baseline_decay!r}")
+        if not 0 < skip_target < 1:
+            raise SearchError(f"skip_target must be a probability in (0, 1), got {skip_target!r}")
+        if not 0 <= adam_beta1 < 1:
+            raise SearchError(f"adam_beta1 must be in [0, 1), got {adam_beta1!r}")
+        for name, value in (("op_tanh_reduce", op_tanh_reduce), ("adam_eps", adam_eps)):
+            if not value > 0:
+                raise SearchError(f"{name} must be > 0, got {name}={value!r}")
+        if not skip_weight >= 0:
+            raise SearchError(f"skip_weight must be >= 0, got {skip_weight!r}")
         decisions = space.decisions()
         for d in decisions:
             if d.kind == "skip" and len(d.choices) != 2:
                 raise SearchError(f"skip decision {d.name!r} must have two choices (off, on), got {d.choices}")
         self.batch, self.entropy_weight, self.decay = batch, entropy_weight, baseline_decay
+        self.skip_weight = skip_weight
         torch_seed = self.rng.getrandbits(63)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(torch_seed)
-            self.controller = Controller(decisions, hidden, temperature, tanh_constant)
+            self.controller = Controller(decisions, hidden, temperature, tanh_constant, op_tanh_reduce, skip_target)
         self.generator = torch.Generator().manual_seed(torch_seed)
-        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)
+        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr, betas=(adam_beta1, 0.999), eps=adam_eps)
         self.baseline: float | None = None
         self.told: list[tuple[list[int], float]] = []
 
@@ -110,7 +141,7 @@ class Reinforce(Strategy):
         NAS-Bench-Graph's all-``skip`` network, are drawn again, up to ``MAX_TRIES`` times)."""
         for _ in range(MAX_TRIES):
             with torch.no_grad():
-                tokens, _, _ = self.controller.run(self.generator)
+                tokens, _, _, _ = self.controller.run(self.generator)
             try:
                 return self.space.from_decisions(tokens)
             except SpaceError as error:
@@ -124,11 +155,12 @@ class Reinforce(Strategy):
         if len(self.told) < self.batch:
             return
         loss = torch.zeros(())
-        for tokens, reward in self.told:
+        for tokens, value in self.told:
+            _, log_p, entropy, skip_kl = self.controller.run(None, tokens)
+            reward = value + self.entropy_weight * float(entropy.detach())
             self.baseline = reward if self.baseline is None else self.baseline - (1 - self.decay) * (
                 self.baseline - reward)
-            _, log_p, entropy = self.controller.run(None, tokens)
-            loss = loss - log_p * (reward - self.baseline) - self.entropy_weight * entropy
+            loss = loss - log_p * (reward - self.baseline) + self.skip_weight * skip_kl
         self.optimizer.zero_grad()
         (loss / len(self.told)).backward()
         self.optimizer.step()

@@ -49,11 +49,15 @@ decay of 2·l2_reg), ``grad_clip`` 5 (``child_grad_bound``; the reference's
 per-tensor clip appends the unclipped gradient, so it never clips; here the
 global norm is clipped), ``controller_steps`` 30 [50], ``controller_aggregate``
 10 [20], ``controller_lr`` 0.0035 [0.001], ``controller_hidden`` 64,
-``tanh_constant`` 1.1 [1.5], ``entropy_weight`` 1e-4, ``baseline_decay`` 0.99,
-``final_samples`` 10 (the reference prints 10 samples after each controller
-phase). ``temperature`` 5 is SPEC §4's (the CIFAR scripts leave it unset).
-Not reproduced: the reference's op-logit ``op_tanh_reduce`` 2.5, the macro skip
-penalty, dropout, drop-path and the auxiliary head.
+``tanh_constant`` 1.1 [1.5], ``op_tanh_reduce`` 2.5 [1: the macro controller
+has none], ``skip_weight`` 0.8 and ``skip_target`` 0.4 (the macro skip
+penalty; micro cells have no skip decisions, so it is zero there),
+``entropy_weight`` 1e-4, ``baseline_decay`` 0.99, the controller's Adam with
+β1 = 0 and ε = 1e-3, ``final_samples`` 10 (the reference prints 10 samples
+after each controller phase). ``temperature`` 5 is SPEC §4's (the CIFAR
+scripts leave it unset). Not reproduced: the micro controller's attention
+over earlier nodes for input choices (a linear head per decision here),
+dropout, drop-path and the auxiliary head.
 
 Paths: the decision that each α row of the supernet stands for is read off the
 space's own ``derive`` once per search (:func:`decision_rows`): α is set to
@@ -344,6 +348,7 @@ class ENAS:
                  nesterov: bool = True, weight_decay: float = 2e-4, grad_clip: float | None = 5.0,
                  controller_steps: int = 30, controller_aggregate: int = 10, controller_lr: float = 0.0035,
                  controller_hidden: int = 64, temperature: float = 5.0, tanh_constant: float = 1.1,
+                 op_tanh_reduce: float = 2.5, skip_weight: float = 0.8, skip_target: float = 0.4,
                  entropy_weight: float = 1e-4, baseline_decay: float = 0.99, final_samples: int = 10,
                  device: str | torch.device = "cpu", progress: bool = True, checkpoint: PathArg = None) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool):
@@ -362,8 +367,10 @@ class ENAS:
         if nesterov and not momentum > 0:
             raise SearchError(f"nesterov needs momentum > 0, got momentum={momentum!r}")
         for name, value in (("controller_lr", controller_lr), ("temperature", temperature),
-                            ("tanh_constant", tanh_constant)):
+                            ("tanh_constant", tanh_constant), ("op_tanh_reduce", op_tanh_reduce)):
             _number(name, value, open_low=True)
+        _number("skip_target", skip_target, open_low=True, high=1.0, open_high=True)
+        _number("skip_weight", skip_weight)
         _number("entropy_weight", entropy_weight)
         _number("baseline_decay", baseline_decay, high=1.0, open_high=True)
         for method in ("supernet", "derive", "decisions", "to_decisions", "from_decisions"):
@@ -375,8 +382,9 @@ class ENAS:
         self.momentum, self.nesterov, self.weight_decay, self.grad_clip = momentum, nesterov, weight_decay, grad_clip
         self.controller_steps, self.controller_aggregate = controller_steps, controller_aggregate
         self.controller_options = {"hidden": controller_hidden, "lr": controller_lr, "temperature": temperature,
-                                   "tanh_constant": tanh_constant, "entropy_weight": entropy_weight,
-                                   "baseline_decay": baseline_decay}
+                                   "tanh_constant": tanh_constant, "op_tanh_reduce": op_tanh_reduce,
+                                   "skip_weight": skip_weight, "skip_target": skip_target,
+                                   "entropy_weight": entropy_weight, "baseline_decay": baseline_decay}
         self.final_samples = final_samples
         self.device, self.progress = torch.device(device), progress
         self.checkpoint = checkpoint_path(checkpoint)
@@ -414,7 +422,7 @@ class ENAS:
     def sample(state: ENASState) -> list[int]:
         """Decision indices of one architecture drawn from the controller (no gradient, nothing told)."""
         with torch.no_grad():
-            tokens, _, _ = state.controller.controller.run(state.controller.generator)
+            tokens, _, _, _ = state.controller.controller.run(state.controller.generator)
         return tokens
 
     def child_step(self, state: ENASState, indices: Sequence[int], batch: tuple[torch.Tensor, torch.Tensor]) -> float:
