@@ -52,7 +52,7 @@ SETTINGS = {  # sized for 100 queries; model-based strategies refit every 5 resu
     "GridSearch": {"shuffle": True},
     "RegularizedEvolution": {"population": 10, "sample": 10, "unique": True},
     "ConstrainedEvolution": {"population": 20, "top_k": 5, "mutations": 10, "crossovers": 10},
-    "Reinforce": {"lr": 0.01},
+    "Reinforce": {"lr": 0.1},
     "BayesianOptimization": {"initial": 10, "candidates": 100, "mutants": 1.0, "refit_every": 5},
     "PredictorSearch": {"initial": 10, "candidates": 100, "mutants": 1.0, "epochs": 40, "refit_every": 5},
 }
