@@ -25,7 +25,8 @@ code (a hash of the strategy's module and the shared strategy base) match
 (``--fresh`` ignores them), so an interrupted run loses no finished work and a
 changed strategy is run again.
 
-    python benchmarks/strategies.py [--datasets cora citeseer photo physics cs arxiv] [--runs 100] [--queries 100] [--jobs 2]
+    python benchmarks/strategies.py [--datasets cora citeseer photo physics cs arxiv] [--runs 100] [--queries 100]
+                                    [--jobs 2] [--out benchmark-results] [--fresh]
 """
 
 from __future__ import annotations

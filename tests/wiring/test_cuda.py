@@ -61,7 +61,8 @@ def test_compiled_network_on_cuda_matches_cpu(name, exact_cuda):
     torch.testing.assert_close(got.cpu(), expected, rtol=1e-4, atol=1e-4)
     model.train()
     model(x.to(DEVICE)).sum().backward()
-    assert all(p.grad is None or (p.grad.device.type == DEVICE.type and torch.isfinite(p.grad).all()) for p in model.parameters())
+    assert all(p.grad is None or (p.grad.device.type == DEVICE.type and torch.isfinite(p.grad).all())
+               for p in model.parameters())
 
 
 def test_training_on_cuda_follows_the_cpu_run(exact_cuda):

@@ -44,8 +44,8 @@ class Controller(nn.Module):
         super().__init__()
         self.decisions = list(decisions)
         self.temperature, self.skip_target = temperature, skip_target
-        self.constants = [tanh_constant if all(isinstance(c, int) for c in d.choices) else tanh_constant / op_tanh_reduce
-                          for d in self.decisions]
+        self.constants = [tanh_constant if all(isinstance(c, int) for c in d.choices)
+                          else tanh_constant / op_tanh_reduce for d in self.decisions]
         self.start = nn.Parameter(torch.zeros(1, hidden))
         self.cell = nn.LSTMCell(hidden, hidden)
         widths = [len(d.choices) for d in self.decisions]
