@@ -225,7 +225,7 @@ def _qualname(obj: Any) -> tuple[str, str]:
 _SKIP = object()
 
 
-def _settings(obj: Any, exclude: set[str], depth: int = 0) -> dict[str, Any]:
+def settings_of(obj: Any, exclude: set[str], depth: int = 0) -> dict[str, Any]:
     """``obj``'s settings as JSON values: its ``settings()`` if it has one, else its describable public attributes."""
     custom = getattr(obj, "settings", None)
     if callable(custom):
@@ -256,7 +256,7 @@ def _describe(value: Any, depth: int) -> Any:
         return repr(value)
     if depth < 3 and callable(getattr(value, "encode", None)) and callable(getattr(value, "sample", None)):
         module, name = _qualname(type(value))
-        return {"class": f"{module}.{name}", **_settings(value, set(), depth + 1)}
+        return {"class": f"{module}.{name}", **settings_of(value, set(), depth + 1)}
     return _SKIP
 
 
@@ -274,13 +274,13 @@ def fingerprint(strategy: Any, objective: Callable[[Any], Any]) -> dict[str, str
     sp_module, sp_name = _qualname(type(space))
     o_module, o_name = _qualname(objective)
     constraint = getattr(space, "constraint", None)
-    space_settings = _settings(space, {"constraint"})
+    space_settings = settings_of(space, {"constraint"})
     if constraint is not None:
         space_settings["constraint"] = str(constraint)
     return {
         "format": FORMAT_VERSION,
         "strategy": f"{s_module}.{s_name}",
-        "settings": json.dumps(_settings(strategy, _STRATEGY_STATE), sort_keys=True),
+        "settings": json.dumps(settings_of(strategy, _STRATEGY_STATE), sort_keys=True),
         "space": f"{sp_module}.{sp_name}" + (f" ({space.name})" if isinstance(getattr(space, "name", None), str)
                                              else ""),
         "space_settings": json.dumps(space_settings, sort_keys=True, default=repr),
@@ -298,7 +298,7 @@ def _objective_settings(objective: Any) -> Any:
         return None if described is _SKIP else described
     if inspect.isfunction(objective) or inspect.ismethod(objective) or inspect.isbuiltin(objective):
         return None
-    return (_settings(objective, set()) if hasattr(objective, "__dict__") else None) or None
+    return (settings_of(objective, set()) if hasattr(objective, "__dict__") else None) or None
 
 
 # -- the runner -----------------------------------------------------------------

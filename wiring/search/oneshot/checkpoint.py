@@ -80,15 +80,15 @@ def checkpoint_path(value: PathArg) -> Path | None:
 
 def setup(strategy: Any, data: Any) -> dict[str, str]:
     """The setup fingerprint of ``strategy`` searching ``data``: setting name -> JSON value (module docstring)."""
-    from ..runner import _settings
+    from ..runner import settings_of
 
     space = strategy.space
     name = getattr(space, "name", None)
     constraint = getattr(space, "constraint", None)
     values: dict[str, Any] = {"strategy": type(strategy).__qualname__}
-    values.update(_flat(_settings(strategy, set(NOT_SETTINGS))))
+    values.update(_flat(settings_of(strategy, set(NOT_SETTINGS))))
     values["space"] = type(space).__qualname__ + (f" ({name})" if isinstance(name, str) else "")
-    values.update(_flat(_settings(space, {"constraint", "name"}), "space."))
+    values.update(_flat(settings_of(space, {"constraint", "name"}), "space."))
     values["space.constraint"] = None if constraint is None else str(constraint)
     values.update({"data.name": getattr(data, "name", None), "data.train": len(data.y_train),
                    "data.val": len(data.y_val) if hasattr(data, "y_val") else None,
@@ -233,7 +233,7 @@ class Checkpoint:
                            ("generators", self.generators), ("randoms", self.randoms)):
             if len(parts[kind]) != len(live):
                 raise ValueError(f"it holds {len(parts[kind])} {kind}, this search has {len(live)}")
-        modules = parts.get("modules", {})  # absent from files written before modules existed
+        modules = parts["modules"]
         if set(modules) != set(self.modules):
             raise ValueError(f"it holds modules {sorted(modules)}, this search has {sorted(self.modules)}")
         self.model.load_state_dict(parts["model"])
