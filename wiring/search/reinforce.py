@@ -44,6 +44,7 @@ class Controller(nn.Module):
         super().__init__()
         self.decisions = list(decisions)
         self.temperature, self.skip_target = temperature, skip_target
+        self.log_skip_target = torch.log(torch.tensor([1 - skip_target, skip_target]))
         self.constants = [tanh_constant if all(isinstance(c, int) for c in d.choices)
                           else tanh_constant / op_tanh_reduce for d in self.decisions]
         self.start = nn.Parameter(torch.zeros(1, hidden))
@@ -72,8 +73,7 @@ class Controller(nn.Module):
                 source = anchors.get(decision.source, self.anchor0)
                 p_one = torch.sigmoid(self.v(torch.tanh(self.w_prev(source) + self.w_curr(anchors[decision.target]))))
                 probs = torch.cat([1 - p_one, p_one], dim=-1).squeeze(0)
-                target = torch.tensor([1 - self.skip_target, self.skip_target])
-                skip_kl = skip_kl + (probs * torch.log(probs.clamp_min(1e-12) / target)).sum()
+                skip_kl = skip_kl + (probs * (torch.log(probs.clamp_min(1e-12)) - self.log_skip_target)).sum()
                 skip_targets.add(decision.target)
             else:
                 logits = self.heads[t](h).squeeze(0) / self.temperature
@@ -155,9 +155,9 @@ class Reinforce(Strategy):
         if len(self.told) < self.batch:
             return
         loss = torch.zeros(())
-        for tokens, value in self.told:
+        for tokens, told_value in self.told:
             _, log_p, entropy, skip_kl = self.controller.run(None, tokens)
-            reward = value + self.entropy_weight * float(entropy.detach())
+            reward = told_value + self.entropy_weight * float(entropy.detach())
             self.baseline = reward if self.baseline is None else self.baseline - (1 - self.decay) * (
                 self.baseline - reward)
             loss = loss - log_p * (reward - self.baseline) + self.skip_weight * skip_kl
