@@ -193,20 +193,27 @@ def test_reinforce_draws_again_when_the_controller_emits_a_non_member():
     assert asked == {("max_pool",), ("avg_pool",)}
 
 
+class Skips(Chain):
+    """Chain with skip decisions (Zoph & Le's anchor points) into layers 1..``targets`` from every earlier layer;
+    the skips do not change the graph."""
+
+    def __init__(self, targets: int):
+        self.targets = targets
+        super().__init__()
+
+    def decisions(self):
+        return super().decisions() + [Decision(f"skip{j}->{i}", (False, True), kind="skip", source=j, target=i)
+                                      for i in range(1, self.targets + 1) for j in range(i)]
+
+    def to_graph(self, arch):
+        return super().to_graph(arch[:self.layers])
+
+    def encode(self, arch):
+        return ",".join(map(str, arch))
+
+
 def test_reinforce_scores_skip_decisions_with_anchor_attention():
-    class Skips(Chain):
-        def decisions(self):
-            layers = super().decisions()
-            return layers + [Decision(f"skip{j}->{i}", (False, True), kind="skip", source=j, target=i)
-                             for i in range(1, 3) for j in range(i)]
-
-        def to_graph(self, arch):
-            return super().to_graph(arch[:self.layers])
-
-        def encode(self, arch):
-            return ",".join(map(str, arch))
-
-    space = Skips()
+    space = Skips(targets=2)
     strategy = run(Reinforce(space, seed=0, lr=0.1), 30, lambda arch: float(sum(arch[5:])))
     assert strategy.controller.w_prev.weight.grad is not None
     late = [sum(a[5:]) for a, _ in strategy.history[-10:]]
@@ -237,23 +244,12 @@ def test_reinforce_reward_carries_the_entropy_bonus():
 
 
 def test_reinforce_skip_penalty_pulls_skip_probability_to_its_target():
-    class Skips(Chain):
-        def decisions(self):
-            return super().decisions() + [Decision(f"skip{j}->{i}", (False, True), kind="skip", source=j, target=i)
-                                          for i in range(1, 4) for j in range(i)]
-
-        def to_graph(self, arch):
-            return super().to_graph(arch[:self.layers])
-
-        def encode(self, arch):
-            return ",".join(map(str, arch))
-
     def skip_rate(strategy, n=200):
         with torch.no_grad():
             samples = [strategy.controller.run(strategy.generator)[0][5:] for _ in range(n)]
         return sum(map(sum, samples)) / (n * 6)
 
-    strategy = Reinforce(Skips(), seed=0, lr=0.05, skip_weight=1.0, skip_target=0.1)
+    strategy = Reinforce(Skips(targets=3), seed=0, lr=0.05, skip_weight=1.0, skip_target=0.1)
     before = skip_rate(strategy)
     _, _, _, penalty = strategy.controller.run(None, [0] * 5 + [1] * 6)
     assert penalty > 0
