@@ -212,8 +212,8 @@ def main() -> None:
     reference = matching(space).to(args.device)
     params = [sum(p.numel() for p in m.parameters()) for m in (compiled, reference)]
     assert params[0] == params[1], f"parameter counts differ: {params}"
-    clock = time.thread_time if args.clock == "cpu" and args.device == "cpu" else time.perf_counter
-    if args.device != "cpu":
+    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
+    if args.device != "cpu":  # GPU work is asynchronous: wall time after the device has finished
         args.clock = f"{torch.cuda.get_device_name(args.device)} wall"
         clock = synchronised(time.perf_counter, torch.device(args.device))
     print(f"{space!r}, batch {args.batch}: supernet compiled {params[0]:,} params, hand-written {params[1]:,}; "
