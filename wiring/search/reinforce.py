@@ -136,12 +136,16 @@ class Reinforce(Strategy):
         self.baseline: float | None = None
         self.told: list[tuple[list[int], float]] = []
 
+    def draw(self) -> list[int]:
+        """One token sequence (decision indices) from the controller's generator; nothing is asked or told."""
+        with torch.no_grad():
+            return self.controller.run(self.generator)[0]
+
     def _ask(self) -> Hashable:
         """The controller's next sample that is a member of the space (token sequences that are not, such as
         NAS-Bench-Graph's all-``skip`` network, are drawn again, up to ``MAX_TRIES`` times)."""
         for _ in range(MAX_TRIES):
-            with torch.no_grad():
-                tokens, _, _, _ = self.controller.run(self.generator)
+            tokens = self.draw()
             try:
                 return self.space.from_decisions(tokens)
             except SpaceError as error:

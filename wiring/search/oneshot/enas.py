@@ -421,9 +421,7 @@ class ENAS:
     @staticmethod
     def sample(state: ENASState) -> list[int]:
         """Decision indices of one architecture drawn from the controller (no gradient, nothing told)."""
-        with torch.no_grad():
-            tokens, _, _, _ = state.controller.controller.run(state.controller.generator)
-        return tokens
+        return state.controller.draw()
 
     def child_step(self, state: ENASState, indices: Sequence[int], batch: tuple[torch.Tensor, torch.Tensor]) -> float:
         """One SGD step of the shared weights on ``batch`` along the path of ``indices``; returns the loss."""
