@@ -16,14 +16,16 @@ from .cost import cost
 from .data import Dataset, DataError, load_dataset
 from .draw import draw
 from .errors import GraphError
+from .latency import LatencyTable
 from .pyg import from_pyg, to_pyg
 from .serialise import from_json, graph_hash, load, save, to_json
 from .train import TrainError, TrainResult, evaluate, train
 from .validate import validate
 
-__all__ = ["SCHEMA_VERSION", "CompiledGraph", "Cost", "DataError", "Dataset", "GraphError", "TrainError",
-           "TrainResult", "compile", "cost", "draw", "evaluate", "from_json", "from_pyg", "graph_hash", "load",
-           "load_dataset", "save", "search", "stable_order", "testing", "to_json", "to_pyg", "train", "validate"]
+__all__ = ["SCHEMA_VERSION", "CompiledGraph", "Cost", "DataError", "Dataset", "GraphError", "LatencyTable",
+           "TrainError", "TrainResult", "compile", "cost", "draw", "evaluate", "from_json", "from_pyg", "graph_hash",
+           "load", "load_dataset", "save", "search", "stable_order", "testing", "to_json", "to_pyg", "train",
+           "validate"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,6 @@
-"""Constraints (params, multiply-adds, latency) and latency lookup tables, checked without building modules."""
+"""Constraints (params, multiply-adds, latency), checked without building modules."""
 
 import itertools
-import json
 import math
 import random
 from importlib import import_module
@@ -12,7 +11,8 @@ import torch
 
 import spaces
 import wiring
-from spaces import Constraint, Decision, DecisionSpace, LatencyTable, SpaceError, base, constraint
+from spaces import Constraint, Decision, DecisionSpace, LatencyTable, SpaceError, base
+from wiring import latency
 
 
 def node(G, label, op, **params):
@@ -114,89 +114,20 @@ def test_a_malformed_graph_raises_the_graph_error():
         Constraint(max_params=10).admits(G)
 
 
-# -- LatencyTable -------------------------------------------------------------------
+# -- latency limits (the table itself: tests/wiring/test_latency.py) ------------------
 
 
 @pytest.fixture
 def fake_timer(monkeypatch):
-    """``constraint._time_op`` replaced by a counter: call i takes 2**i ms; returns the list of timed labels."""
+    """The table's op timer replaced by a counter: call i takes 2**i ms; returns the list of timed labels."""
     timed = []
 
     def time_op(info, device, repeats):
         timed.append(info.label)
         return float(2 ** (len(timed) - 1))
 
-    monkeypatch.setattr(constraint, "_time_op", time_op)
+    monkeypatch.setattr(latency, "_time_op", time_op)
     return timed
-
-
-def test_measure_times_each_op_params_and_shapes_once(fake_timer):
-    table = LatencyTable().measure([nested(), nested()])
-    # b and the subgraph's sep have a's op, params and input shape: one entry for the three
-    assert fake_timer == ["stem", "a", "add", "head"]
-    assert len(table.entries) == 4
-    table.measure([nested(), net()])
-    assert fake_timer[4:] == ["conv0", "head"]  # only what is new: net's conv and its head (5 classes)
-
-
-def test_latency_is_the_exact_sum_of_the_entries_of_every_node(fake_timer):
-    table = LatencyTable().measure([nested()])
-    # stem 1 + a 2 + b 2 + inner sep 2 + sum 4 + head 8
-    assert table.latency(nested()) == 1 + 2 + 2 + 2 + 4 + 8
-    table.entries = {key: 0.5 for key in table.entries}
-    assert table.latency(nested()) == 6 * 0.5
-
-
-def test_latency_names_the_node_without_an_entry(fake_timer):
-    table = LatencyTable().measure([net(width=4)])
-    with pytest.raises(SpaceError, match="'conv0'.*relu_conv_bn.*measure"):
-        table.latency(net(width=8))
-    with pytest.raises(SpaceError, match="'conv1'"):
-        table.latency(net(width=4, depth=2))
-
-
-def test_measure_runs_the_ops_on_this_machine():
-    table = LatencyTable().measure([nested()], repeats=2)
-    assert len(table.entries) == 4
-    assert all(isinstance(ms, float) and ms > 0 for ms in table.entries.values())
-    assert table.latency(nested()) > 0
-
-
-@pytest.mark.parametrize("repeats", [0, -1, 1.5, "3", True])
-def test_measure_refuses_bad_repeats(repeats):
-    with pytest.raises(SpaceError, match="repeats"):
-        LatencyTable().measure([net()], repeats=repeats)
-
-
-def test_save_load_round_trip(tmp_path, fake_timer):
-    table = LatencyTable(device="cpu").measure([nested(), net()])
-    table.save(tmp_path / "latency.json")
-    loaded = LatencyTable.load(tmp_path / "latency.json")
-    assert loaded == table
-    assert loaded.latency(nested()) == table.latency(nested())
-
-
-@pytest.mark.parametrize("text", [
-    "not json",
-    "[1, 2]",
-    json.dumps({"device": "cpu"}),
-    json.dumps({"entries": [1.0]}),
-    json.dumps({"entries": {"k": "fast"}}),
-    json.dumps({"entries": {"k": None}}),
-    json.dumps({"entries": {"k": -1.0}}),
-    '{"entries": {"k": NaN}}',
-    '{"entries": {"k": Infinity}}',
-])
-def test_load_of_a_corrupt_file(tmp_path, text):
-    path = tmp_path / "latency.json"
-    path.write_text(text)
-    with pytest.raises(SpaceError, match="latency.json: not a latency table"):
-        LatencyTable.load(path)
-
-
-def test_load_of_a_missing_file(tmp_path):
-    with pytest.raises(SpaceError, match="missing.json"):
-        LatencyTable.load(tmp_path / "missing.json")
 
 
 def test_latency_limit(fake_timer):
