@@ -57,7 +57,7 @@ class Stage(nn.Module):
 
 
 class SmallRandWire(nn.Module):
-    """The small regime (SPEC §1) over three given stage DAGs."""
+    """The small regime (docs/papers.md §1) over three given stage DAGs."""
 
     def __init__(self, dags: list[nx.DiGraph], channels: int = 78, num_classes: int = 1000) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""RandWire sizes over seeds next to the paper's (SPEC §1): `python benchmarks/randwire_sizes.py [--seeds 10]`."""
+"""RandWire sizes next to the paper's (docs/papers.md §1): `python benchmarks/randwire_sizes.py [--seeds 10]`."""
 
 import argparse
 import statistics

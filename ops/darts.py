@@ -1,4 +1,4 @@
-"""Ops of the DARTS space (Liu et al. 2019; SPEC §2), as the reference code quark0/darts defines them.
+"""Ops of the DARTS space (Liu et al. 2019; docs/papers.md §2), as the reference code quark0/darts defines them.
 
 Every cell op keeps the channels of its input (inferred, not a param) and takes
 ``stride`` (1 or 2); all but the pools and ``none`` take ``affine`` (BN with

@@ -1,4 +1,4 @@
-"""Ops of the ENAS spaces (Pham et al. 2018; SPEC §4) and of the NAS-RL space (Zoph & Le 2017; SPEC §5).
+"""Ops of the ENAS spaces (Pham et al. 2018) and the NAS-RL space (Zoph & Le 2017); docs/papers.md §4, §5.
 
 ENAS ops follow the reference code melodyguan/enas (the micro cell ops reuse
 DARTS' ``sep_conv_3x3/5x5``, ``avg_pool_3x3``, ``max_pool_3x3`` and ``identity``):

@@ -1,4 +1,4 @@
-"""GNN ops: PyG message-passing layers and the feature ops around them (NAS-Bench-Graph; SPEC §13).
+"""GNN ops: PyG message-passing layers and the feature ops around them (NAS-Bench-Graph; docs/papers.md §13).
 
 Graph convention. A graph of N nodes with F features is the tensor (N, F): the
 node axis plays the batch axis of the shape convention, so a feature input is

@@ -1,4 +1,4 @@
-"""Ops of the NAS-Bench-201 space (Dong & Yang 2020; SPEC §12) beyond the built-ins.
+"""Ops of the NAS-Bench-201 space (Dong & Yang 2020; docs/papers.md §12) beyond the built-ins.
 
 The cell ops are built-ins with params (``spaces.nasbench201`` maps the
 benchmark's names): ``none`` = ``zero``, ``skip_connect`` = ``identity``,

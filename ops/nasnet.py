@@ -1,4 +1,4 @@
-"""Ops of the NASNet paper's 13-op set (SPEC §3) that the DARTS ops (:mod:`ops.darts`) do not already give.
+"""Ops of the NASNet paper's 13-op set (docs/papers.md §3) that the DARTS ops (:mod:`ops.darts`) do not already give.
 
 All keep the input's channel count (inferred) and take ``stride`` (1 or 2), as
 the DARTS ops do:

@@ -1,4 +1,4 @@
-"""The AmoebaNet search space and its mutations (Real et al. 2019, regularized evolution; SPEC §6).
+"""The AmoebaNet search space and its mutations (Real et al. 2019, regularized evolution; docs/papers.md §6).
 
 The NASNet cell structure of :mod:`spaces.nasnet` (B = 5 blocks, two inputs,
 an op each, addition; loose ends concatenated; separate normal and reduction

@@ -1,4 +1,4 @@
-"""MnasNet's factorized hierarchical search space (Tan et al. 2019; SPEC §7).
+"""MnasNet's factorized hierarchical search space (Tan et al. 2019; docs/papers.md §7).
 
 The network: a 3×3/2 stem conv (32·width channels), B = 7 blocks, a 1×1 conv to
 ``head_channels`` (1280), global average pool and a fully connected classifier.
@@ -33,7 +33,7 @@ For a base of one layer, ``layers=-1`` and ``0`` give the same network; the
 decision keeps its three values so that every block has the same 6 decisions
 (``size()`` = 432⁷ counts such duplicates).
 
-The reward ACC·(LAT/T)^w (SPEC §7) belongs to the search strategy, not here.
+The reward ACC·(LAT/T)^w (docs/papers.md §7) belongs to the search strategy, not here.
 :meth:`MnasNetSpace.supernet` (MnasNet itself searches with RL; this relaxation
 is this library's) relaxes conv op × kernel × SE per block (16 candidates, one
 α per block shared by its layers, key ``b<i>_op``), the skip op per block on

@@ -1,4 +1,4 @@
-"""The NAS-Bench-201 space (Dong & Yang 2020; SPEC §12), as D-X-Y/AutoDL-Projects builds it.
+"""The NAS-Bench-201 space (Dong & Yang 2020; docs/papers.md §12), as D-X-Y/AutoDL-Projects builds it.
 
 A cell has 4 nodes (0 = input, 1–3) and an op on each of its 6 edges j→i
 (j < i) from :data:`OPS`; node i sums its incoming edges and the cell outputs

@@ -1,4 +1,4 @@
-"""The NAS-Bench-Graph space (Qin et al. 2022; SPEC §13), with lookups through the ``nas-bench-graph`` package.
+"""The NAS-Bench-Graph space (Qin et al. 2022; docs/papers.md §13), with lookups via the ``nas-bench-graph`` package.
 
 An architecture is 4 computing nodes: ``link[i]`` is the one earlier node that
 feeds node i+1 (0 = the input, k = node k; so ``link[i] <= i``) and ``ops[i]``

@@ -1,4 +1,4 @@
-"""The NASNet search space (Zoph et al. 2018; SPEC §3).
+"""The NASNet search space (Zoph et al. 2018; docs/papers.md §3).
 
 A cell has two inputs, h_{i−1} (state 0, the cell before the previous one) and
 h_i (state 1, the previous cell), and B = 5 blocks; block b (state 2 + b) picks

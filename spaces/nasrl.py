@@ -1,4 +1,4 @@
-"""The NAS-RL search space (Zoph & Le 2017, "Neural Architecture Search with Reinforcement Learning"; SPEC §5).
+"""The NAS-RL space (Zoph & Le 2017, "Neural Architecture Search with Reinforcement Learning"; docs/papers.md §5).
 
 A network of ``layers`` convolutional layers. For each layer the controller
 emits, in the order of the paper's Fig. 4 and §3.1: the anchor point's skip

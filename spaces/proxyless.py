@@ -1,4 +1,4 @@
-"""ProxylessNAS' search space (Cai et al. 2019; SPEC §8), as in its reference code.
+"""ProxylessNAS' search space (Cai et al. 2019; docs/papers.md §8), as in its reference code.
 
 Backbone (mit-han-lab/proxylessnas, ``search/models/super_nets/super_proxyless.py``
 with ``imagenet_arch_search.py``'s defaults): a 3×3/2 conv to 32 channels, a
@@ -25,7 +25,7 @@ identity is a ``sum`` node after the choice, as in the reference's
 relaxation modes chosen at compile time (one-shot strategies); the default
 softmax compiles too. :meth:`~ProxylessSpace.derive` takes the argmax per layer.
 
-Latency (SPEC §8): a :class:`~spaces.LatencyTable` filled from
+Latency (docs/papers.md §8): a :class:`~spaces.LatencyTable` filled from
 :meth:`~ProxylessSpace.latency_graphs` holds every (op, params, input shape)
 of the space, so ``Constraint(max_latency=…, latency=table)`` can judge any
 architecture.

@@ -63,8 +63,8 @@ class Analysis:
 def order_key(label: Hashable) -> tuple[int, int, str]:
     """Tie-break of :func:`stable_order`: int labels by value first, then any other label as a string.
 
-    DESIGN.md breaks ties by the label as a string; ints by value keep 0..n-1
-    graphs (generators, ``from_pyg``) in their natural order past 10 nodes.
+    Comparing every label as a string would put node 10 before node 2; ints by value
+    keep 0..n-1 graphs (generators, ``from_pyg``) in their natural order past 10 nodes.
     """
     if isinstance(label, int) and not isinstance(label, bool):
         return (0, label, "")

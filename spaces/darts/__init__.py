@@ -1,4 +1,4 @@
-"""DARTS (Liu et al. 2019, SPEC §2): genotypes, evaluation networks, the cell search space and its supernet.
+"""DARTS (Liu et al. 2019, docs/papers.md §2): genotypes, evaluation networks, the cell search space and its supernet.
 
 ``GENOTYPES`` holds the reference code's genotypes (DARTS_V1, DARTS_V2, NASNet,
 AmoebaNet); ``network(genotype, ...)`` builds the CIFAR or ImageNet evaluation

@@ -166,7 +166,7 @@ GENOTYPES: dict[str, Genotype] = {name: freeze(g) for name, g in {
                 ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
         reduce_concat=[2, 3, 4, 5]),
     # NASNet-A and AmoebaNet-A as the DARTS reference code writes them (5 nodes). The official NASNet-A code
-    # concatenates other states (SPEC §2); these genotypes are followed as written.
+    # concatenates other states (docs/papers.md §2); these genotypes are followed as written.
     "NASNet": Genotype(
         normal=[("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("sep_conv_5x5", 0), ("sep_conv_3x3", 0),
                 ("avg_pool_3x3", 1), ("skip_connect", 0), ("avg_pool_3x3", 0), ("avg_pool_3x3", 0),

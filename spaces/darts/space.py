@@ -1,4 +1,4 @@
-"""The DARTS cell search space (SPEC §2): discrete genotypes, their networks, the supernet and top-2 derivation.
+"""The DARTS cell search space (docs/papers.md §2): discrete genotypes, their networks, supernet, top-2 derivation.
 
 An architecture is a frozen :class:`Genotype` with ``nodes`` intermediate nodes
 per cell type; each node reads two **distinct** earlier states through an op

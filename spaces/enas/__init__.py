@@ -1,4 +1,4 @@
-"""The ENAS search spaces (Pham et al. 2018, SPEC §4): ``micro`` (cells) and ``macro`` (whole networks).
+"""The ENAS search spaces (Pham et al. 2018, docs/papers.md §4): ``micro`` (cells) and ``macro`` (whole networks).
 
 ``space(kind="micro", **options)`` builds either (``kind="macro"`` for the
 other); ``micro(**options)`` and ``macro(**options)`` name them directly. See

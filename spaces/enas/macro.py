@@ -1,4 +1,4 @@
-"""The ENAS macro (whole network) search space (Pham et al. 2018, SPEC §4), after melodyguan/enas ``general_child.py``.
+"""The ENAS macro (whole network) space (Pham et al. 2018, docs/papers.md §4), after melodyguan/enas ``general_child``.
 
 Each of ``layers`` layers picks a branch from :data:`OPS` (ENAS branch ids 0..5)
 applied to the previous layer's output, and a set of skip inputs, summed with

@@ -1,4 +1,4 @@
-"""The ENAS micro (cell) search space (Pham et al. 2018, SPEC §4), after melodyguan/enas ``micro_child.py``.
+"""The ENAS micro (cell) search space (Pham et al. 2018, docs/papers.md §4), after melodyguan/enas ``micro_child.py``.
 
 A cell has two inputs (states 0 and 1) and B nodes (states 2..B+1); node i is
 ``op_a(state[input_a]) + op_b(state[input_b])`` with inputs among the states

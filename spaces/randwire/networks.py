@@ -1,4 +1,4 @@
-"""Whole RandWire networks (SPEC §1, "Regimes") as one typed DAG with stages as subgraphs.
+"""Whole RandWire networks (docs/papers.md §1, "Regimes") as one typed DAG with stages as subgraphs.
 
 Layout (input 224×224; "conv" = ReLU-Conv-BN, conv1 = Conv-BN; C = ``channels``,
 N = ``nodes``)::

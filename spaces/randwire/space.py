@@ -1,7 +1,7 @@
 """RandWire as a search space: an architecture is a network generator (graph model, its parameters, seed).
 
-DESIGN: "its 'architecture' is a network generator (graph model, its
-parameters, seed), which is exactly the paper's point". :func:`space` searches
+The paper's point is that one designs a network generator (graph model, its
+parameters, seed), not one network (docs/papers.md §1). :func:`space` searches
 over :class:`Generator` values; :meth:`RandWireSpace.to_graph` builds the whole
 ``randwire.<regime>`` network of one, every wiring stage drawn from the model
 with its stage seed (:func:`~spaces.randwire.stage_seed`).

@@ -1,4 +1,4 @@
-"""One RandWire stage: a topology DAG becomes a typed DAG of RandWire nodes (SPEC §1, "Graph → DAG").
+"""One RandWire stage: a topology DAG becomes a typed DAG of RandWire nodes (docs/papers.md §1, "Graph → DAG").
 
 The topology's edges keep their direction. An extra ``input`` node feeds every
 node of in-degree 0 (these nodes do the down-sampling and the channel change);

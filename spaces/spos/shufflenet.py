@@ -1,4 +1,4 @@
-"""The Single Path One-Shot reference space: a ShuffleNetV2 supernet of 20 choice layers (SPEC §9).
+"""The Single Path One-Shot reference space: a ShuffleNetV2 supernet of 20 choice layers (docs/papers.md §9).
 
 As ``ShuffleNetV2_OneShot`` of megvii-model/SinglePathOneShot: 3×3 conv/2 to
 16 channels-BN-ReLU; stages of 4, 4, 8, 4 choice layers to 64, 160, 320, 640

@@ -114,7 +114,7 @@ def test_networkx_star_start_is_not_used():
 
 
 def clockwise(n: int, k: float) -> list[tuple[int, int]]:
-    """The WS-flex ring before rewiring, written from SPEC §1."""
+    """The WS-flex ring before rewiring, written from docs/papers.md §1."""
     edges = round(k * n / 2)
     reach = [edges // n + (i < edges % n) for i in range(n)]
     ring = {(i, (i + d) % n) for i in range(n) for d in range(1, reach[i] + 1)}

@@ -1,4 +1,4 @@
-"""The AmoebaNet space (SPEC §6): its op set, AmoebaNet-A as a member, and the paper's mutations."""
+"""The AmoebaNet space (docs/papers.md §6): its op set, AmoebaNet-A as a member, and the paper's mutations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ENAS spaces (SPEC §4; reference code melodyguan/enas): paper facts, formats, errors, networks, supernets.
+"""ENAS spaces (docs/papers.md §4; reference code melodyguan/enas): paper facts, formats, errors, networks, supernets.
 
 The shared protocol test runs ``SMALL`` (micro); the protocol checks here run both kinds.
 """

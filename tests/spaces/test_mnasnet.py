@@ -1,4 +1,4 @@
-"""MnasNet's space (SPEC §7) and the mobile ops: op definitions, published counts, encoding, skips, supernet."""
+"""MnasNet's space (docs/papers.md §7) and the mobile ops: definitions, published counts, encoding, skips, supernet."""
 
 import random
 import re

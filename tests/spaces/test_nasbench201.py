@@ -1,4 +1,4 @@
-"""NAS-Bench-201 (SPEC §12): the cell, the string form, published parameter and FLOP counts, supernet and derive."""
+"""NAS-Bench-201 (docs/papers.md §12): the cell, string form, published parameter and FLOP counts, supernet, derive."""
 
 import random
 

@@ -1,4 +1,4 @@
-"""NAS-Bench-Graph (SPEC §13): keys agree with the package for every table row, the benchmark's networks and
+"""NAS-Bench-Graph (docs/papers.md §13): keys agree with the package for every table row, the benchmark's networks and
 parameter counts, GNN ops on real edge lists, supernet and derive."""
 
 import random

@@ -1,4 +1,4 @@
-"""The NASNet space (SPEC §3): op sets, counts, encoding, decisions, networks, supernet and derivation."""
+"""The NASNet space (docs/papers.md §3): op sets, counts, encoding, decisions, networks, supernet and derivation."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def test_odd_filters_build_and_cost_exactly():
 def test_cells_per_type_is_about_ten_to_the_fourteen():
     per_cell = cells_per_type("pnas")
     assert per_cell == (2 * 3 * 4 * 5 * 6) ** 2 * 8 ** 10 == 556_627_761_561_600
-    assert 5.5e14 < per_cell < 5.6e14  # PNAS: "5.6 × 10^14"; SPEC: "about 10^14"
+    assert 5.5e14 < per_cell < 5.6e14  # PNAS: "5.6 × 10^14"; docs/papers.md §3: "about 10^14"
     assert cells_per_type("nasnet") == 720 ** 2 * 13 ** 10 * 2 ** 5
     assert small().size() == per_cell ** 2
     assert small(op_set="nasnet").size() == cells_per_type("nasnet") ** 2

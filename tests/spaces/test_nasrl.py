@@ -1,4 +1,4 @@
-"""NAS-RL space (Zoph & Le 2017, SPEC §5): controller tokens, the three wiring rules, formats, errors, supernet."""
+"""NAS-RL space (Zoph & Le 2017, docs/papers.md §5): tokens, the three wiring rules, formats, errors, supernet."""
 
 import random
 

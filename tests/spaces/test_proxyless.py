@@ -1,4 +1,4 @@
-"""ProxylessNAS' space (SPEC §8): backbone, candidates, zero layers, supernet α per layer, latency constraint."""
+"""ProxylessNAS' space (docs/papers.md §8): backbone, candidates, zero layers, α per layer, latency constraint."""
 
 import random
 import re

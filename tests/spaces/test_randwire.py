@@ -11,7 +11,7 @@ import generators
 import wiring
 from spaces import SpaceError, randwire
 
-# SPEC §1 "Published sizes": (params mean, std) in millions, (multiply-adds mean, std) in millions.
+# docs/papers.md §1 "Published sizes": (params mean, std) in millions, (multiply-adds mean, std) in millions.
 PUBLISHED = {
     "small C=78": (randwire.small, {}, (5.6, 0.1), (583, 6.2)),
     "regular C=109": (randwire.regular, {}, (31.9, 0.66), (4000, 90)),

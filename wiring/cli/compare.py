@@ -1,4 +1,4 @@
-"""The main job: a miniature of the RandWire paper's generator comparison (SPEC §1).
+"""The main job: a miniature of the RandWire paper's generator comparison (docs/papers.md §1).
 
 For ER(0.2), BA(5) and WS(4, 0.75), several random graphs each: build a
 ``spaces.randwire.cifar`` network sized for the dataset, compile, train and

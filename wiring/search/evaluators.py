@@ -2,7 +2,7 @@
 
 Evaluators are objectives for :func:`wiring.search.run`: ``evaluator(arch) ->
 {"score": validation accuracy, ...}`` with the test accuracy kept apart as a
-metric (SPEC §11). They are plain picklable objects, so process-pool and Ray
+metric (docs/papers.md §11). They are plain picklable objects, so process-pool and Ray
 workers can run them.
 """
 

@@ -16,7 +16,7 @@ def _positive(name: str, value: Any) -> int:
 
 
 class RegularizedEvolution(Strategy):
-    """Regularized evolution (AmoebaNet, Real et al. 2019; SPEC §6).
+    """Regularized evolution (AmoebaNet, Real et al. 2019; docs/papers.md §6).
 
     The first ``population`` asks are random samples. Then each ask samples
     ``sample`` members of the population uniformly, mutates the best (by the
@@ -63,7 +63,7 @@ class RegularizedEvolution(Strategy):
 
 
 class ConstrainedEvolution(Strategy):
-    """SPOS' evolutionary search (Guo et al. 2020; SPEC §9), usable with any objective.
+    """SPOS' evolutionary search (Guo et al. 2020; docs/papers.md §9), usable with any objective.
 
     Generation 0: ``population`` random samples (the space's constraint, e.g.
     ``Constraint(max_macs=330e6)``, rejects candidates by static cost). Each

@@ -11,7 +11,7 @@ from .strategy import SearchError, Strategy
 class GridSearch(Strategy):
     """Asks every member of ``space.enumerate()`` once, in order (``shuffle=True``: in a seeded random order).
 
-    Costs O(v^p) for p parameters of v values each (SPEC §11). Asking past the
+    Costs O(v^p) for p parameters of v values each (docs/papers.md §11). Asking past the
     end raises :class:`SearchError`.
     """
 

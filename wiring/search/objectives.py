@@ -1,4 +1,4 @@
-"""Composable objectives: the MnasNet reward (SPEC §7) and Pareto fronts of (score, cost)."""
+"""Composable objectives: the MnasNet reward (docs/papers.md §7) and Pareto fronts of (score, cost)."""
 
 from __future__ import annotations
 
