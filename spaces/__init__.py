@@ -3,6 +3,9 @@
 Every space module ``spaces.<name>`` has ``space(**options)`` returning an
 object that follows the protocol of :mod:`spaces.base`. Space modules are
 imported on first use (``spaces.darts``, ``spaces.get("darts")``).
+Hyperparameter spaces (``HyperparameterSpace`` of ``Float``, ``Int`` and
+``Categorical``, and ``Joint`` architecture × hyperparameters) follow the same
+protocol (:mod:`spaces.hparams`).
 """
 
 from importlib import import_module
@@ -13,12 +16,13 @@ from . import randwire
 from .base import Decision, DecisionSpace, Space
 from .constraint import Constraint, LatencyTable
 from .errors import SpaceError
+from .hparams import Categorical, Float, HyperparameterSpace, Int, Joint
 
 SPACES: tuple[str, ...] = ('amoebanet', 'darts', 'enas', 'mnasnet', 'nasbench201', 'nasbench_graph', 'nasnet', 'nasrl', 'proxyless', 'randwire', 'spos')
 """Names of the registered search spaces (each a module ``spaces.<name>``)."""
 
-__all__ = ["SPACES", "Constraint", "Decision", "DecisionSpace", "LatencyTable", "Space", "SpaceError", "get",
-           "randwire"]
+__all__ = ["SPACES", "Categorical", "Constraint", "Decision", "DecisionSpace", "Float", "HyperparameterSpace", "Int",
+           "Joint", "LatencyTable", "Space", "SpaceError", "get", "randwire"]
 
 
 def get(name: str, **options: Any) -> Space:

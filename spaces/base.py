@@ -12,7 +12,12 @@ A space owns an encoding. Architectures are immutable, hashable values
   with ``to_decisions(arch)`` / ``from_decisions(indices)`` mapping both ways;
 - ``supernet()``: the relaxed graph (``choice`` / ``select`` nodes) and
   ``derive(model)``: the architecture a trained supernet implies;
-- where finite, ``size()`` and ``enumerate()``.
+- where finite, ``size()`` and ``enumerate()``;
+- with defaults on :class:`Space`: ``hyperparameters(arch)`` (the dict the
+  trial runner records, e.g. a hyperparameter configuration; else None) and
+  ``features(arch)`` (a numeric vector for model-based strategies).
+
+Hyperparameter spaces (:mod:`spaces.hparams`) follow the same protocol.
 
 :class:`DecisionSpace` implements all but the graph-specific parts for spaces
 whose architecture is a fixed sequence of categorical decisions.
@@ -25,7 +30,7 @@ import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any
 
 import networkx as nx
@@ -136,6 +141,25 @@ class Space(ABC):
     def enumerate(self) -> Iterator[Arch]:
         """Every architecture once; :class:`SpaceError` for an unbounded space."""
         raise SpaceError(f"space {self.name!r} cannot be enumerated")
+
+    def hyperparameters(self, arch: Arch) -> dict[str, Any] | None:
+        """The hyperparameters ``arch`` carries, as a dict the trial runner records, or None.
+
+        By default a namedtuple's or dataclass's fields; a hyperparameter space
+        (and ``Joint``) answers its configuration.
+        """
+        if hasattr(arch, "_asdict"):
+            return dict(arch._asdict())
+        if is_dataclass(arch) and not isinstance(arch, type):
+            return asdict(arch)
+        return None
+
+    def features(self, arch: Arch) -> list[float]:
+        """A numeric vector of ``arch`` for surrogate models: by default one-hot per decision."""
+        vector = []
+        for decision, index in zip(self.decisions(), self.to_decisions(arch)):
+            vector += [float(index == i) for i in range(len(decision.choices))]
+        return vector
 
     # -- constraint handling (shared) ----------------------------------------
 

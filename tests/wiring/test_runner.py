@@ -23,10 +23,10 @@ import networkx as nx
 import pytest
 
 import wiring
+from spaces import Float, HyperparameterSpace, Joint
 from spaces.base import Decision, DecisionSpace
 from wiring.search import STRATEGIES, RandomSearch, RegularizedEvolution, SearchError, Strategy
 from wiring.search.executors import InlineExecutor, Outcome, execute_trial
-from wiring.search.hparams import Float, HyperparameterSpace, Joint
 from wiring.search.runner import SearchResult, load_result, run
 
 HERE = Path(__file__).resolve().parent

@@ -1,9 +1,14 @@
-"""Black-box search: strategies behind one ask/tell interface, hyperparameter spaces, objectives, the runner."""
+"""Black-box search: strategies behind one ask/tell interface, objectives, the runner.
+
+The hyperparameter spaces (``HyperparameterSpace``, ``Float``, ``Int``, ``Categorical``, ``Joint``) live in
+:mod:`spaces.hparams` and are re-exported here.
+"""
+
+from spaces.hparams import Categorical, Float, HyperparameterSpace, Int, Joint
 
 from .evolution import ConstrainedEvolution, RegularizedEvolution
 from .executors import InlineExecutor, ProcessPool, RayExecutor, make_executor
 from .grid import GridSearch
-from .hparams import Categorical, Float, HyperparameterSpace, Int, Joint
 from .model_based import BayesianOptimization, PredictorSearch
 from .objectives import MnasNetReward, mnasnet_reward, pareto_front
 from .reinforce import Reinforce

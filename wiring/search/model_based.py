@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .hparams import Categorical, HyperparameterSpace, Joint
+from spaces.base import Space
+
 from .strategy import SearchError, Strategy
 
 
@@ -73,26 +74,14 @@ class _ModelBased(Strategy):
 
 
 def features(space: Any, arch: Hashable) -> list[float]:
-    """A numeric vector for ``arch``: one-hot per decision; numeric hyperparameters as values in [0, 1]."""
-    if isinstance(space, Joint):
-        return features(space.arch_space, arch[0]) + features(space.hparam_space, arch[1])
-    if isinstance(space, HyperparameterSpace):
-        vector = []
-        for name, value in arch:
-            param = space.params[name]
-            if isinstance(param, Categorical):
-                vector += [float(value == c) for c in param.choices]
-            else:
-                vector.append(param._to_unit(value))
-        return vector
-    vector = []
-    for decision, index in zip(space.decisions(), space.to_decisions(arch)):
-        vector += [float(index == i) for i in range(len(decision.choices))]
-    return vector
+    """``space.features(arch)``: one-hot per decision, numeric hyperparameters as values in [0, 1] (a space of the
+    protocol not derived from :class:`spaces.base.Space` gets its default)."""
+    method = getattr(space, "features", None)
+    return method(arch) if callable(method) else Space.features(space, arch)
 
 
 class BayesianOptimization(_ModelBased):
-    """Gaussian process (scikit-learn, Matern 5/2 + noise) with expected improvement (docs/papers.md §11).
+    """Gaussian process (scikit-learn, Matern 5/2 + noise) with expected improvement (SPEC §11).
 
     Architectures become one-hot vectors over their decisions; numeric
     hyperparameters enter as values scaled to [0, 1] (log scale where declared).

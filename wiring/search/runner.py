@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spaces.base import Space
+
 from .executors import InlineExecutor, Outcome, execute_trial, executor_workers
 from .storage import FORMAT_VERSION, Row, Storage
 from .strategy import SearchError
@@ -63,8 +65,9 @@ class Trial:
     ``encoding`` when loaded without the strategy; None where no space was
     given). ``graph_hash`` is ``wiring.graph_hash(space.to_graph(arch))``, or
     None where the space has no graph for it. ``hyperparameters`` is what the
-    space's ``hyperparameters(arch)`` reports (or a namedtuple/dataclass
-    architecture's fields), else None. ``score`` is None unless ``status`` is
+    space's ``hyperparameters(arch)`` reports (:meth:`spaces.base.Space.hyperparameters`:
+    a hyperparameter configuration, by default a namedtuple/dataclass
+    architecture's fields, else None). ``score`` is None unless ``status`` is
     ``"complete"``; ``metrics`` holds the objective's other dict entries.
     ``started``/``finished`` are wall-clock times (``time.time()``) on the
     worker, ``duration`` its seconds; ``error`` the failure's text.
@@ -737,20 +740,10 @@ class _Driver:
             return None
 
     def _hyperparameters(self, arch: Hashable) -> Any:
-        from .hparams import HyperparameterSpace, Joint
-
         method = getattr(self.space, "hyperparameters", None)
         if callable(method):
             return method(arch)
-        if isinstance(self.space, HyperparameterSpace):
-            return dict(arch)
-        if isinstance(self.space, Joint):
-            return dict(arch[1])
-        if hasattr(arch, "_asdict"):
-            return dict(arch._asdict())
-        if dataclasses.is_dataclass(arch) and not isinstance(arch, type):
-            return dataclasses.asdict(arch)
-        return None
+        return Space.hyperparameters(self.space, arch)  # a space of the protocol not derived from Space: the default
 
     # -- progress -------------------------------------------------------------------
 

@@ -1,9 +1,12 @@
 """Hyperparameter spaces that follow the space protocol, and ``Joint`` architecture × hyperparameter search.
 
+Exported as ``spaces.HyperparameterSpace``, ``spaces.Float``, … (and, for the
+strategies' users, as ``wiring.search.HyperparameterSpace``, …).
+
 ``Float(low, high, log=False)``, ``Int(low, high, log=False)`` and
 ``Categorical([...])`` validate when created (``log=True`` needs ``low > 0``).
 ``HyperparameterSpace(lr=Float(1e-4, 1e-1, log=True), ...)`` samples configs
-(scale-type parameters log-uniformly, docs/papers.md §11); ``Joint(arch_space, hparams)``
+(scale-type parameters log-uniformly, SPEC §11); ``Joint(arch_space, hparams)``
 lets every strategy search both at once.
 """
 
@@ -19,8 +22,8 @@ from typing import Any
 
 import networkx as nx
 
-from spaces.base import Decision, Space
-from spaces.errors import SpaceError
+from .base import Decision, Space
+from .errors import SpaceError
 
 Config = tuple[tuple[str, Any], ...]
 """A hyperparameter configuration: ``(name, value)`` pairs in declaration order (hashable)."""
@@ -200,6 +203,21 @@ class HyperparameterSpace(Space):
             raise SpaceError(f"a configuration names {list(self.params)} in order, got {config!r}")
         return tuple((name, self.params[name].check(name, values[name])) for name in self.params)
 
+    def hyperparameters(self, config: Config) -> dict[str, Any]:
+        """The configuration as a dict."""
+        return dict(config)
+
+    def features(self, config: Config) -> list[float]:
+        """Numeric hyperparameters as values in [0, 1] (log scale where declared); categorical ones one-hot."""
+        vector = []
+        for name, value in config:
+            param = self.params[name]
+            if isinstance(param, Categorical):
+                vector += [float(value == c) for c in param.choices]
+            else:
+                vector.append(param._to_unit(value))
+        return vector
+
     def decisions(self) -> list[Decision]:
         return [Decision(name, param.grid()) for name, param in self.params.items()]
 
@@ -255,6 +273,14 @@ class Joint(Space):
         except (TypeError, ValueError, KeyError):
             raise SpaceError(f"not a joint encoding (JSON with 'arch' and 'hparams'): {text!r:.80}") from None
         return (self.arch_space.decode(arch), self.hparam_space.decode(hparams))
+
+    def hyperparameters(self, pair: tuple) -> dict[str, Any]:
+        """The configuration half, as a dict."""
+        return self.hparam_space.hyperparameters(pair[1])
+
+    def features(self, pair: tuple) -> list[float]:
+        """The architecture's features, then the configuration's."""
+        return self.arch_space.features(pair[0]) + self.hparam_space.features(pair[1])
 
     def decisions(self) -> list[Decision]:
         return self.arch_space.decisions() + self.hparam_space.decisions()
