@@ -6,7 +6,7 @@ strategies' users, as ``wiring.search.HyperparameterSpace``, …).
 ``Float(low, high, log=False)``, ``Int(low, high, log=False)`` and
 ``Categorical([...])`` validate when created (``log=True`` needs ``low > 0``).
 ``HyperparameterSpace(lr=Float(1e-4, 1e-1, log=True), ...)`` samples configs
-(scale-type parameters log-uniformly, SPEC §11); ``Joint(arch_space, hparams)``
+(scale-type parameters log-uniformly, docs/papers.md §11); ``Joint(arch_space, hparams)``
 lets every strategy search both at once.
 """
 

@@ -81,7 +81,7 @@ def features(space: Any, arch: Hashable) -> list[float]:
 
 
 class BayesianOptimization(_ModelBased):
-    """Gaussian process (scikit-learn, Matern 5/2 + noise) with expected improvement (SPEC §11).
+    """Gaussian process (scikit-learn, Matern 5/2 + noise) with expected improvement (docs/papers.md §11).
 
     Architectures become one-hot vectors over their decisions; numeric
     hyperparameters enter as values scaled to [0, 1] (log scale where declared).
