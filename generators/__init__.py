@@ -6,13 +6,16 @@ pointing from lower to higher index, and its provenance in
 or None (keyword-only).
 """
 
-from generators._errors import GeneratorError
+from generators import checks
+from generators._errors import GeneratorError, WiringError
 from generators._models import barabasi_albert, erdos_renyi, watts_strogatz, ws_flex
 from generators._orient import orient
 
 __all__ = [
     "GeneratorError",
+    "WiringError",
     "barabasi_albert",
+    "checks",
     "erdos_renyi",
     "orient",
     "watts_strogatz",

@@ -13,9 +13,9 @@ from . import nasbench201 as _nasbench201  # noqa: F401
 from . import nasnet as _nasnet  # noqa: F401
 from . import shuffle as _shuffle  # noqa: F401
 from .cost import Cost, Shape
-from .errors import OpError
+from .errors import OpError, WiringError
 from .registry import REQUIRED, OpSpec, Param, get, names, normalise, register
 from .relax import DEFAULT_MODE, modes
 
-__all__ = ["Cost", "DEFAULT_MODE", "OpError", "OpSpec", "Param", "REQUIRED", "Shape", "get", "modes", "names",
-           "normalise", "register"]
+__all__ = ["Cost", "DEFAULT_MODE", "OpError", "OpSpec", "Param", "REQUIRED", "Shape", "WiringError", "get", "modes",
+           "names", "normalise", "register"]

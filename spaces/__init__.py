@@ -15,14 +15,14 @@ from typing import Any
 from . import randwire
 from .base import Decision, DecisionSpace, Space
 from .constraint import Constraint, LatencyTable
-from .errors import SpaceError
+from .errors import SpaceError, WiringError
 from .hparams import Categorical, Float, HyperparameterSpace, Int, Joint
 
 SPACES: tuple[str, ...] = ('amoebanet', 'darts', 'enas', 'mnasnet', 'nasbench201', 'nasbench_graph', 'nasnet', 'nasrl', 'proxyless', 'randwire', 'spos')
 """Names of the registered search spaces (each a module ``spaces.<name>``)."""
 
 __all__ = ["SPACES", "Categorical", "Constraint", "Decision", "DecisionSpace", "Float", "HyperparameterSpace", "Int",
-           "Joint", "LatencyTable", "Space", "SpaceError", "get", "randwire"]
+           "Joint", "LatencyTable", "Space", "SpaceError", "WiringError", "get", "randwire"]
 
 
 def get(name: str, **options: Any) -> Space:

@@ -1,5 +1,9 @@
 """The error type of the `spaces` package."""
 
+from generators import WiringError
 
-class SpaceError(ValueError):
+__all__ = ["SpaceError", "WiringError"]
+
+
+class SpaceError(WiringError):
     """A bad space option, architecture or encoding; messages name the value."""

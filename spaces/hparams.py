@@ -22,17 +22,13 @@ from typing import Any
 
 import networkx as nx
 
+from generators.checks import int_at_least, real_in
+
 from .base import Decision, Space
 from .errors import SpaceError
 
 Config = tuple[tuple[str, Any], ...]
 """A hyperparameter configuration: ``(name, value)`` pairs in declaration order (hashable)."""
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SpaceError(f"{name} must be a finite number, got {name}={value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -46,13 +42,12 @@ class Float:
     """Grid points for ``enumerate`` / controller decisions."""
 
     def __post_init__(self) -> None:
-        _number("low", self.low), _number("high", self.high)
+        real_in("low", self.low, error=SpaceError), real_in("high", self.high, error=SpaceError)
         if not self.low < self.high:
             raise SpaceError(f"low must be below high, got low={self.low}, high={self.high}")
         if self.log and self.low <= 0:
             raise SpaceError(f"log=True needs low > 0, got low={self.low}")
-        if not isinstance(self.steps, int) or isinstance(self.steps, bool) or self.steps < 2:
-            raise SpaceError(f"steps must be an int >= 2, got steps={self.steps!r}")
+        int_at_least("steps", self.steps, 2, error=SpaceError)
 
     def _to_unit(self, value: float) -> float:
         if self.log:
@@ -76,7 +71,7 @@ class Float:
         return tuple(self._from_unit(i / (self.steps - 1)) for i in range(self.steps))
 
     def check(self, name: str, value: Any) -> float:
-        value = _number(name, value)
+        value = real_in(name, value, error=SpaceError)
         if not self.low <= value <= self.high:
             raise SpaceError(f"hyperparameter {name!r} must be in [{self.low}, {self.high}], got {value!r}")
         return float(value)

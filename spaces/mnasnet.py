@@ -52,6 +52,7 @@ from typing import Any, NamedTuple
 import networkx as nx
 from torch import nn
 
+from generators.checks import positive_int, positive_real
 from wiring import SCHEMA_VERSION
 from wiring.compiler import ALPHAS
 
@@ -119,25 +120,12 @@ class Chain:
         return self.graph
 
 
-def positive_int(name: str, value: Any) -> int:
-    """``value`` if it is an int >= 1, else :class:`SpaceError` naming the option."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise SpaceError(f"{name} must be a positive int, got {name}={value!r}")
-    return value
-
-
 def positive_ints(name: str, value: Any, length: int) -> tuple[int, ...]:
     """``value`` as a tuple of ``length`` positive ints, else :class:`SpaceError` naming the option."""
     if not isinstance(value, (tuple, list)) or len(value) != length or not all(
             isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
         raise SpaceError(f"{name} must be {length} positive ints, got {name}={value!r}")
     return tuple(value)
-
-
-def positive_float(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-        raise SpaceError(f"{name} must be a positive number, got {name}={value!r}")
-    return float(value)
 
 
 def alpha_row(model: nn.Module, key: str, width: int, space: str) -> list[float]:
@@ -165,13 +153,13 @@ class MnasNetSpace(DecisionSpace):
                  layers: Sequence[int] = MOBILENET_V2_LAYERS, stem_channels: int = 32, head_channels: int = 1280,
                  num_classes: int = 1000, image_size: int = 224, constraint: Constraint | None = None) -> None:
         super().__init__(constraint)
-        self.width = positive_float("width", width)
+        self.width = float(positive_real("width", width, error=SpaceError))
         self.filters = positive_ints("filters", filters, BLOCKS)
         self.layers = positive_ints("layers", layers, BLOCKS)
-        self.stem_channels = positive_int("stem_channels", stem_channels)
-        self.head_channels = positive_int("head_channels", head_channels)
-        self.num_classes = positive_int("num_classes", num_classes)
-        self.image_size = positive_int("image_size", image_size)
+        self.stem_channels = positive_int("stem_channels", stem_channels, error=SpaceError)
+        self.head_channels = positive_int("head_channels", head_channels, error=SpaceError)
+        self.num_classes = positive_int("num_classes", num_classes, error=SpaceError)
+        self.image_size = positive_int("image_size", image_size, error=SpaceError)
         self._decisions = [Decision(f"b{i}_{field}", choices)
                            for i in range(BLOCKS) for field, choices in CHOICES.items()]
 

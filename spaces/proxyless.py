@@ -39,12 +39,13 @@ from typing import Any
 import networkx as nx
 from torch import nn
 
+from generators.checks import positive_int, positive_real
 from ops.mobile import PROXYLESS_EXPANSIONS, PROXYLESS_KERNELS, candidate_name
 
 from .base import Decision, DecisionSpace
 from .constraint import Constraint
 from .errors import SpaceError
-from .mnasnet import Chain, alpha_row, argmax, positive_float, positive_int, positive_ints
+from .mnasnet import Chain, alpha_row, argmax, positive_ints
 
 CANDIDATES = tuple(candidate_name(k, e) for k in PROXYLESS_KERNELS for e in PROXYLESS_EXPANSIONS)
 """The reference's order: 3x3_MBConv3, 3x3_MBConv6, 5x5_MBConv3, …, 7x7_MBConv6."""
@@ -75,14 +76,14 @@ class ProxylessSpace(DecisionSpace):
                  head_channels: int | None = None, num_classes: int = 1000, image_size: int = 224,
                  constraint: Constraint | None = None) -> None:
         super().__init__(constraint)
-        self.width = positive_float("width", width)
+        self.width = float(positive_real("width", width, error=SpaceError))
         self.widths = positive_ints("widths", widths, STAGES)
         self.layers = positive_ints("layers", layers, STAGES)
         if head_channels is not None:
-            positive_int("head_channels", head_channels)
+            positive_int("head_channels", head_channels, error=SpaceError)
         self.head_channels = head_channels
-        self.num_classes = positive_int("num_classes", num_classes)
-        self.image_size = positive_int("image_size", image_size)
+        self.num_classes = positive_int("num_classes", num_classes, error=SpaceError)
+        self.image_size = positive_int("image_size", image_size, error=SpaceError)
         self.stem = make_divisible(32 * self.width)
         self.first = make_divisible(16 * self.width)
         self.mix = head_channels if head_channels is not None else (

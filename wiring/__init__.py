@@ -15,7 +15,7 @@ from .compiler import CompiledGraph, compile
 from .cost import cost
 from .data import Dataset, DataError, load_dataset
 from .draw import draw
-from .errors import GraphError
+from .errors import GraphError, WiringError
 from .latency import LatencyTable
 from .pyg import from_pyg, to_pyg
 from .serialise import from_json, graph_hash, load, save, to_json
@@ -23,9 +23,9 @@ from .train import TrainError, TrainResult, evaluate, train
 from .validate import validate
 
 __all__ = ["SCHEMA_VERSION", "CompiledGraph", "Cost", "DataError", "Dataset", "GraphError", "LatencyTable",
-           "TrainError", "TrainResult", "compile", "cost", "draw", "evaluate", "from_json", "from_pyg", "graph_hash",
-           "load", "load_dataset", "save", "search", "stable_order", "testing", "to_json", "to_pyg", "train",
-           "validate"]
+           "TrainError", "TrainResult", "WiringError", "compile", "cost", "draw", "evaluate", "from_json", "from_pyg",
+           "graph_hash", "load", "load_dataset", "save", "search", "stable_order", "testing", "to_json", "to_pyg",
+           "train", "validate"]
 
 
 def __getattr__(name: str) -> Any:

@@ -15,14 +15,17 @@ from numbers import Real
 import numpy as np
 import torch
 
-from .errors import GraphError
+from .errors import WiringError
 
 Loader = Callable[[], tuple[np.ndarray, np.ndarray]]
 """Returns every example of a dataset: images ``(N, C, H, W)`` float32 in [0, 1] and labels ``(N,)`` int64."""
 
 
-class DataError(GraphError):
-    """A bad dataset name or argument, or inconsistent dataset tensors."""
+class DataError(WiringError):
+    """A bad dataset name or argument, or inconsistent dataset tensors.
+
+    A sibling of :class:`GraphError` (not a kind of it): both derive from :class:`WiringError`.
+    """
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -29,6 +29,8 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Patch
 from matplotlib.path import Path
 
+from generators.checks import positive_int
+
 from .analysis import Analysis, analyse, stable_order
 from .errors import GraphError
 from .pyg import expand as expand_subgraphs
@@ -503,8 +505,7 @@ def draw(G: nx.DiGraph, path: str | os.PathLike, *, expand: bool = False, title:
         raise GraphError(f"cannot write {target!r}: directory {folder!r} does not exist")
     if os.path.isdir(target):
         raise GraphError(f"cannot write {target!r}: it is a directory")
-    if not isinstance(dpi, int) or isinstance(dpi, bool) or dpi < 1:
-        raise GraphError(f"dpi must be a positive int, got dpi={dpi!r}")
+    positive_int("dpi", dpi, error=GraphError)
     if title is not None and not isinstance(title, str):
         raise GraphError(f"title must be a string or None, got title={title!r}")
     if not isinstance(expand, bool):

@@ -59,6 +59,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 import generators
+from generators.checks import int_at_least
 
 from .analysis import SCHEMA_VERSION, analyse
 from .errors import GraphError
@@ -73,15 +74,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_int(name: str, value: Any, low: int) -> int:
-    if not _is_int(value) or value < low:
-        raise GraphError(f"{name} must be an int >= {low}, got {name}={value!r}")
-    return value
-
-
 def _check_range(low_name: str, low: Any, high_name: str, high: Any, minimum: int) -> None:
-    _check_int(low_name, low, minimum)
-    _check_int(high_name, high, minimum)
+    int_at_least(low_name, low, minimum, error=GraphError)
+    int_at_least(high_name, high, minimum, error=GraphError)
     if low > high:
         raise GraphError(f"{low_name} must be <= {high_name}, got {low_name}={low}, {high_name}={high}")
 
@@ -106,7 +101,7 @@ def dags(*, min_nodes: int = 1, max_nodes: int = 12, max_in_degree: int | None =
     """
     _check_range("min_nodes", min_nodes, "max_nodes", max_nodes, 1)
     if max_in_degree is not None:
-        _check_int("max_in_degree", max_in_degree, 0)
+        int_at_least("max_in_degree", max_in_degree, 0, error=GraphError)
     return _dags(min_nodes, max_nodes, max_in_degree)
 
 
@@ -288,8 +283,8 @@ def typed_graphs(*, max_nodes: int = 8, channels: int | Sequence[int] = (4, 8), 
     GraphError
         At once, naming the bad argument.
     """
-    _check_int("max_nodes", max_nodes, 1)
-    _check_int("max_depth", max_depth, 0)
+    int_at_least("max_nodes", max_nodes, 1, error=GraphError)
+    int_at_least("max_depth", max_depth, 0, error=GraphError)
     chosen = _check_channels(channels)
     hw = _check_size(size)
     if isinstance(ops, str) or not isinstance(ops, Iterable):
@@ -477,7 +472,7 @@ def example_inputs(G: nx.DiGraph, *, batch: int = 2, seed: int = 0) -> list[torc
         If ``batch`` is not an int ``>= 1`` or ``seed`` not an int; a malformed
         ``G`` raises as :func:`wiring.validate` does.
     """
-    _check_int("batch", batch, 1)
+    int_at_least("batch", batch, 1, error=GraphError)
     if not _is_int(seed):
         raise GraphError(f"seed must be an int, got seed={seed!r}")
     analysis = analyse(G)

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from numbers import Real
 
 import networkx as nx
 import torch
@@ -28,17 +27,22 @@ from torch import nn
 from tqdm import tqdm
 
 import ops
+from generators.checks import int_at_least, real_in
 from ops.darts_modules import DropPath
 
 from .compiler import compile as compile_graph
 from .data import Dataset
-from .errors import GraphError
+from .errors import WiringError
 
 OPTIMIZERS = ("adam", "sgd")
 
 
-class TrainError(GraphError):
-    """A bad argument to :func:`train` or :func:`evaluate`, or a model that does not fit the data."""
+class TrainError(WiringError):
+    """A bad argument to :func:`train` or :func:`evaluate`, or a model that does not fit the data.
+
+    A sibling of :class:`GraphError` (not a kind of it): both derive from :class:`WiringError`; a malformed
+    graph given to :func:`train` still raises :class:`GraphError`.
+    """
 
 
 @dataclass(frozen=True)
@@ -134,11 +138,11 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
     epoch it happened in is not recorded. Bad arguments raise :class:`TrainError`
     naming the value.
     """
-    _check_int("epochs", epochs)
-    _check_int("batch_size", batch_size)
-    _check_real("lr", lr, "lr > 0", lambda v: v > 0)
-    _check_real("momentum", momentum, "0 <= momentum < 1", lambda v: 0 <= v < 1)
-    _check_real("weight_decay", weight_decay, "weight_decay >= 0", lambda v: v >= 0)
+    int_at_least("epochs", epochs, 1, error=TrainError)
+    int_at_least("batch_size", batch_size, 1, error=TrainError)
+    real_in("lr", lr, 0, include_low=False, error=TrainError)
+    real_in("momentum", momentum, 0, 1, include_high=False, error=TrainError)
+    real_in("weight_decay", weight_decay, 0, error=TrainError)
     if not isinstance(optimizer, str) or optimizer.strip().lower() not in OPTIMIZERS:
         raise TrainError(f"unknown optimizer {optimizer!r}; known optimizers: {', '.join(OPTIMIZERS)}")
     if not isinstance(seed, int) or isinstance(seed, bool) or not -2**63 <= seed < 2**64:
@@ -146,8 +150,8 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
     patience = _check_early_stopping(early_stopping)
     if log is not None and not callable(log):
         raise TrainError(f"log must be a callable taking an EpochRecord or None, got log={log!r}")
-    _check_real("aux_weight", aux_weight, "aux_weight >= 0", lambda v: v >= 0)
-    _check_real("drop_path", drop_path, "0 <= drop_path < 1", lambda v: 0 <= v < 1)
+    real_in("aux_weight", aux_weight, 0, error=TrainError)
+    real_in("drop_path", drop_path, 0, 1, include_high=False, error=TrainError)
     if not isinstance(cutout, int) or isinstance(cutout, bool) or cutout < 0:
         raise TrainError(f"cutout must be an int >= 0 (a length in pixels), got cutout={cutout!r}")
     dev = _device(device)
@@ -213,7 +217,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     The model is moved to ``device`` (batches go there one at a time); its
     train/eval mode is restored afterwards.
     """
-    _check_int("batch_size", batch_size)
+    int_at_least("batch_size", batch_size, 1, error=TrainError)
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or len(x) != len(y) or len(x) == 0:
         raise TrainError(f"x and y must be non-empty tensors of equal length, got {_describe(x)} and {_describe(y)}")
     dev = _device(device)
@@ -344,16 +348,6 @@ def _check_data(data: Dataset) -> None:
         raise TrainError(f"data must be a wiring.data.Dataset (see load_dataset), got {type(data).__name__}")
     if len(data.y_train) == 0 or len(data.y_val) == 0:
         raise TrainError(f"data needs training and validation examples, got {data!r}")
-
-
-def _check_int(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise TrainError(f"{name} must be an int >= 1, got {name}={value!r}")
-
-
-def _check_real(name: str, value: object, rule: str, ok: Callable[[float], bool]) -> None:
-    if not isinstance(value, Real) or isinstance(value, bool) or not math.isfinite(value) or not ok(value):
-        raise TrainError(f"{name} must be a finite number with {rule}, got {name}={value!r}")
 
 
 def _check_early_stopping(early_stopping: EarlyStopping) -> int | None:

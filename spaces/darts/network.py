@@ -26,6 +26,7 @@ from typing import Any
 
 import networkx as nx
 
+from generators.checks import boolean, positive_int
 from wiring import SCHEMA_VERSION
 
 from ..errors import SpaceError
@@ -53,8 +54,8 @@ def network(genotype: Any, *, channels: int = 36, layers: int = 20, num_classes:
     probability is set during training by ``wiring.train.train(drop_path=p)``).
     """
     g = freeze(genotype)
-    _check_bool("auxiliary", auxiliary)
-    _check_bool("drop_path", drop_path)
+    boolean("auxiliary", auxiliary, error=SpaceError)
+    boolean("drop_path", drop_path, error=SpaceError)
 
     def factory(reduction: bool, io: CellInputs) -> tuple[nx.DiGraph, bool, int]:
         pairs, concat = (g.reduce, g.reduce_concat) if reduction else (g.normal, g.normal_concat)
@@ -82,7 +83,7 @@ def search_network(*, channels: int = 16, layers: int = 8, nodes: int = 4, num_c
     cells (key ``"reduce"``), each of shape (edges, 8), initialised by the
     compiler as 1e-3·N(0, 1).
     """
-    check_positive("nodes", nodes)
+    positive_int("nodes", nodes, error=SpaceError)
 
     def factory(reduction: bool, io: CellInputs) -> tuple[nx.DiGraph, bool, int]:
         return search_cell(nodes, io), True, nodes
@@ -101,7 +102,7 @@ def _network(factory: CellFactory, *, channels: int, layers: int, num_classes: i
     image_size = DEFAULT_IMAGE_SIZE[dataset] if image_size is None else image_size
     for name, value in (("channels", channels), ("layers", layers), ("num_classes", num_classes),
                         ("image_size", image_size), ("in_channels", in_channels)):
-        check_positive(name, value)
+        positive_int(name, value, error=SpaceError)
     if dataset == "imagenet" and channels % 2:
         raise SpaceError(f"the ImageNet network needs an even channel count (its stem has C/2 channels and its first "
                          f"cell a FactorizedReduce to C), got channels={channels}")
@@ -157,13 +158,3 @@ def _stem(G: nx.DiGraph, dataset: str, channels: int, image_size: int) -> tuple:
         raise SpaceError(f"image_size={image_size}: the ImageNet stem gives s0 {size_pp}×{size_pp}; the first cell's "
                          f"FactorizedReduce needs an even size")
     return "stem0_conv2", "stem1", channels, channels, size_pp, (size_pp + 1) // 2, True
-
-
-def check_positive(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise SpaceError(f"{name} must be a positive int, got {name}={value!r}")
-
-
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise SpaceError(f"{name} must be a bool, got {name}={value!r}")

@@ -26,11 +26,13 @@ import networkx as nx
 import torch
 from torch import nn
 
+from generators.checks import positive_int
+
 from ..base import Decision, Space
 from ..constraint import Constraint
 from ..errors import SpaceError
 from .genotypes import CELLS, PRIMITIVES, Genotype, format_genotype, freeze, parse_genotype
-from .network import check_positive, network, search_network
+from .network import network, search_network
 
 OPS: tuple[str, ...] = tuple(op for op in PRIMITIVES if op != "none")
 """Ops of discrete cells: the 7 PRIMITIVES other than ``none``."""
@@ -48,7 +50,7 @@ class DartsSpace(Space):
         super().__init__(constraint)
         for option, value in (("channels", channels), ("nodes", nodes), ("num_classes", num_classes),
                               ("image_size", image_size), ("in_channels", in_channels)):
-            check_positive(option, value)
+            positive_int(option, value, error=SpaceError)
         if not isinstance(layers, int) or isinstance(layers, bool) or layers < 3:
             raise SpaceError(f"layers must be an int >= 3 (with fewer, no normal cell is left), got layers={layers!r}")
         self.channels, self.layers, self.nodes = channels, layers, nodes

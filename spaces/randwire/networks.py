@@ -31,6 +31,7 @@ from typing import Any
 import networkx as nx
 
 import generators
+from generators.checks import positive_int
 from wiring import SCHEMA_VERSION
 
 from ..errors import SpaceError
@@ -72,8 +73,7 @@ def _network(regime: str, *, channels: int, nodes: int, generator: str, generato
              in_channels: int) -> nx.DiGraph:
     for name, value in (("channels", channels), ("nodes", nodes), ("num_classes", num_classes),
                         ("image_size", image_size), ("in_channels", in_channels)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SpaceError(f"{name} must be a positive int, got {name}={value!r}")
+        positive_int(name, value, error=SpaceError)
     if channels < 2:
         raise SpaceError(f"channels must be at least 2 (conv1 has channels // 2), got channels={channels}")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):

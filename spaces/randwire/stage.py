@@ -15,6 +15,7 @@ from typing import Any
 
 import networkx as nx
 
+from generators.checks import positive_int
 from wiring import SCHEMA_VERSION
 
 from ..errors import SpaceError
@@ -40,8 +41,7 @@ def stage(topology: nx.DiGraph, in_channels: int, channels: int, *, stride: int 
     """
     _check_topology(topology)
     for name, value in (("in_channels", in_channels), ("channels", channels), ("stride", stride)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SpaceError(f"{name} must be a positive int, got {name}={value!r}")
+        positive_int(name, value, error=SpaceError)
     pred, succ = topology._pred, topology._succ  # adjacency dicts: this runs once per stage of every network
     sources = [node for node in topology if not pred[node]]
     G = nx.DiGraph(schema=SCHEMA_VERSION, generator=topology.graph.get("generator"))

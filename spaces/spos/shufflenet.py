@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from generators.checks import positive_int
 from ops.shuffle import CHOICE_BLOCKS
 
 from ..constraint import Constraint
@@ -31,11 +32,6 @@ from .layers import LayerSpace
 
 BLOCKS = ("3x3", "5x5", "7x7", "xception")
 """Encoding tokens of the choice blocks, in reference index order (ops ``shuffle_<token>``)."""
-
-
-def _positive(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise SpaceError(f"{name} must be a positive int, got {name}={value!r}")
 
 
 def _ints(name: str, value: Any) -> tuple[int, ...]:
@@ -51,7 +47,7 @@ def space(*, channels: int = 16, stage_layers: Sequence[int] = (4, 4, 8, 4),
     """The SPOS ShuffleNetV2 space; ``channels`` is the first conv's width, the defaults the reference's."""
     for name, value in (("channels", channels), ("last_channels", last_channels), ("num_classes", num_classes),
                         ("image_size", image_size)):
-        _positive(name, value)
+        positive_int(name, value, error=SpaceError)
     layers, widths = _ints("stage_layers", stage_layers), _ints("stage_channels", stage_channels)
     if len(layers) != len(widths):
         raise SpaceError(f"stage_layers and stage_channels need one entry per stage, got stage_layers={layers!r} "

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from wiring import GraphError
+from wiring import GraphError, WiringError
 from wiring.data import DATASETS, DataError, Dataset, load_dataset
 
 
@@ -98,7 +98,8 @@ def test_bad_arguments_raise_data_error(kwargs, needle):
     with pytest.raises(DataError) as info:
         load_dataset(**kwargs)
     assert needle in str(info.value)
-    assert isinstance(info.value, GraphError) and isinstance(info.value, ValueError)
+    assert isinstance(info.value, WiringError) and isinstance(info.value, ValueError)
+    assert not isinstance(info.value, GraphError)  # a sibling of the graph error, not a kind of it
 
 
 def test_dataset_checks_its_tensors(digits):

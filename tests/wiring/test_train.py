@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import wiring
-from wiring import GraphError
+from wiring import GraphError, WiringError
 from wiring.data import Dataset, load_dataset
 from ops.darts_modules import DropPath
 from wiring.train import EpochRecord, TrainError, TrainResult, cutout, evaluate, train
@@ -248,7 +248,7 @@ def test_bad_arguments_raise_train_error(small, kwargs, needle):
     with pytest.raises(TrainError) as info:
         train(args.pop("model"), args.pop("data"), progress=False, **args)
     assert needle in str(info.value)
-    assert isinstance(info.value, GraphError)
+    assert isinstance(info.value, WiringError) and not isinstance(info.value, GraphError)
 
 
 def test_cuda_without_cuda_is_an_error(small):

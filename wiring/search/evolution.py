@@ -6,13 +6,9 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Any
 
+from generators.checks import positive_int
+
 from .strategy import SearchError, Strategy
-
-
-def _positive(name: str, value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise SearchError(f"{name} must be a positive int, got {name}={value!r}")
-    return value
 
 
 class RegularizedEvolution(Strategy):
@@ -33,11 +29,11 @@ class RegularizedEvolution(Strategy):
     def __init__(self, space: Any, *, seed: int | None = None, population: int = 100, sample: int = 25,
                  unique: bool = False, max_tries: int = 100) -> None:
         super().__init__(space, seed=seed)
-        self.population_size = _positive("population", population)
-        self.sample_size = _positive("sample", sample)
+        self.population_size = positive_int("population", population, error=SearchError)
+        self.sample_size = positive_int("sample", sample, error=SearchError)
         if sample > population:
             raise SearchError(f"sample must not exceed population, got sample={sample}, population={population}")
-        self.unique, self.max_tries = unique, _positive("max_tries", max_tries)
+        self.unique, self.max_tries = unique, positive_int("max_tries", max_tries, error=SearchError)
         self.population: deque[tuple[Hashable, float]] = deque()
         self.asked: set[str] = set()
         self._seeded = 0
@@ -80,16 +76,16 @@ class ConstrainedEvolution(Strategy):
                  mutations: int = 25, crossovers: int = 25, mutation_prob: float = 0.1,
                  max_tries: int = 1000) -> None:
         super().__init__(space, seed=seed)
-        self.population_size = _positive("population", population)
-        self.top_k = _positive("top_k", top_k)
-        self.mutations = _positive("mutations", mutations) if mutations else 0
-        self.crossovers = _positive("crossovers", crossovers) if crossovers else 0
+        self.population_size = positive_int("population", population, error=SearchError)
+        self.top_k = positive_int("top_k", top_k, error=SearchError)
+        self.mutations = positive_int("mutations", mutations, error=SearchError) if mutations else 0
+        self.crossovers = positive_int("crossovers", crossovers, error=SearchError) if crossovers else 0
         if self.mutations + self.crossovers == 0:
             raise SearchError("mutations + crossovers must be positive, got 0")
         if not 0 < mutation_prob <= 1:
             raise SearchError(f"mutation_prob must be in (0, 1], got mutation_prob={mutation_prob!r}")
         self.mutation_prob = mutation_prob
-        self.max_tries = _positive("max_tries", max_tries)
+        self.max_tries = positive_int("max_tries", max_tries, error=SearchError)
         self.seen: set[str] = set()
         self.queue: list[Hashable] = []
 

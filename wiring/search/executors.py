@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
 
+from generators.checks import positive_int
+
 from .strategy import SearchError
 
 Setup = str | Callable[[], object] | Sequence[str | Callable[[], object]] | None
@@ -213,17 +215,6 @@ def _normalise_setup(setup: Setup) -> tuple[str | Callable[[], object], ...]:
     return items
 
 
-def _check_threads(torch_threads: int | None) -> None:
-    if torch_threads is not None and (not isinstance(torch_threads, int) or isinstance(torch_threads, bool)
-                                      or torch_threads < 1):
-        raise SearchError(f"torch_threads must be a positive int or None, got torch_threads={torch_threads!r}")
-
-
-def _check_workers(name: str, value: int | None) -> None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise SearchError(f"{name} must be a positive int or None, got {name}={value!r}")
-
-
 # -- executors ----------------------------------------------------------------
 
 
@@ -258,8 +249,8 @@ class ProcessPool(ProcessPoolExecutor):
 
     def __init__(self, max_workers: int | None = None, *, setup: Setup = None, torch_threads: int | None = 1,
                  mp_context: str | Any = "spawn") -> None:
-        _check_workers("max_workers", max_workers)
-        _check_threads(torch_threads)
+        positive_int("max_workers", max_workers, allow_none=True, error=SearchError)
+        positive_int("torch_threads", torch_threads, allow_none=True, error=SearchError)
         context = multiprocessing.get_context(mp_context) if isinstance(mp_context, str) else mp_context
         super().__init__(max_workers, mp_context=context, initializer=prepare_worker,
                          initargs=(_normalise_setup(setup), torch_threads))
@@ -336,9 +327,9 @@ class RayExecutor(Executor):
     def __init__(self, num_cpus: int | None = None, address: str | None = None, *, setup: Setup = None,
                  torch_threads: int | None = 1, cpus_per_trial: float = 1, max_workers: int | None = None,
                  runtime_env: dict[str, Any] | None = None, **init_kwargs: Any) -> None:
-        _check_workers("num_cpus", num_cpus)
-        _check_workers("max_workers", max_workers)
-        _check_threads(torch_threads)
+        positive_int("num_cpus", num_cpus, allow_none=True, error=SearchError)
+        positive_int("max_workers", max_workers, allow_none=True, error=SearchError)
+        positive_int("torch_threads", torch_threads, allow_none=True, error=SearchError)
         if isinstance(cpus_per_trial, bool) or not isinstance(cpus_per_trial, Real) or not cpus_per_trial > 0:
             raise SearchError(f"cpus_per_trial must be a positive number, got cpus_per_trial={cpus_per_trial!r}")
         ray = import_ray()

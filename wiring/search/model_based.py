@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from generators.checks import positive_int
 from spaces.base import Space
 
 from .strategy import SearchError, Strategy
@@ -27,13 +28,9 @@ class _ModelBased(Strategy):
     def __init__(self, space: Any, *, seed: int | None = None, initial: int = 10, candidates: int = 100,
                  mutants: float = 0.5, refit_every: int = 1) -> None:
         super().__init__(space, seed=seed)
-        if not isinstance(refit_every, int) or isinstance(refit_every, bool) or refit_every < 1:
-            raise SearchError(f"refit_every must be a positive int, got refit_every={refit_every!r}")
-        self.refit_every, self._fitted_on = refit_every, 0
-        if not isinstance(initial, int) or isinstance(initial, bool) or initial < 1:
-            raise SearchError(f"initial must be a positive int, got initial={initial!r}")
-        if not isinstance(candidates, int) or isinstance(candidates, bool) or candidates < 1:
-            raise SearchError(f"candidates must be a positive int, got candidates={candidates!r}")
+        self.refit_every, self._fitted_on = positive_int("refit_every", refit_every, error=SearchError), 0
+        positive_int("initial", initial, error=SearchError)
+        positive_int("candidates", candidates, error=SearchError)
         if not 0 <= mutants <= 1:
             raise SearchError(f"mutants must be a fraction in [0, 1], got mutants={mutants!r}")
         self.initial, self.candidates, self.mutant_fraction = initial, candidates, mutants

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from generators.checks import positive_int
 from spaces.base import MAX_TRIES
 from spaces.errors import SpaceError
 
@@ -108,8 +109,7 @@ class Reinforce(Strategy):
         for method in ("decisions", "from_decisions", "to_decisions"):
             if not callable(getattr(space, method, None)):
                 raise SearchError(f"Reinforce needs a space with {method}(), got {space!r}")
-        if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-            raise SearchError(f"batch must be a positive int, got batch={batch!r}")
+        positive_int("batch", batch, error=SearchError)
         if not 0 <= baseline_decay < 1:
             raise SearchError(f"baseline_decay must be in [0, 1), got {baseline_decay!r}")
         if not 0 < skip_target < 1:

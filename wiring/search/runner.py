@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generators.checks import positive_int
 from spaces.base import Space
 
 from .executors import InlineExecutor, Outcome, execute_trial, executor_workers
@@ -409,13 +410,6 @@ def _trial(row: Row, arch: Hashable | None) -> Trial:
                  finished=row.finished, duration=row.duration, error=row.error, arch=arch)
 
 
-def _positive_int(name: str, value: Any, *, allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise SearchError(f"{name} must be a positive int{' or None' if allow_none else ''}, got {name}={value!r}")
-
-
 def _check_run_args(strategy: Any, objective: Any, budget: Any, batch: Any, parallel: Any, timeout: Any,
                     executor: Any) -> None:
     for method in ("ask", "tell"):
@@ -430,9 +424,9 @@ def _check_run_args(strategy: Any, objective: Any, budget: Any, batch: Any, para
                           "storage")
     if not callable(objective):
         raise SearchError(f"objective must be callable, got {objective!r}")
-    _positive_int("budget", budget, allow_none=False)
-    _positive_int("batch", batch)
-    _positive_int("parallel", parallel)
+    positive_int("budget", budget, error=SearchError)
+    positive_int("batch", batch, allow_none=True, error=SearchError)
+    positive_int("parallel", parallel, allow_none=True, error=SearchError)
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                 or not timeout > 0 or math.isinf(timeout)):
         raise SearchError(f"timeout must be a positive number of seconds or None, got timeout={timeout!r}")

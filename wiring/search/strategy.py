@@ -16,11 +16,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable
 from typing import Any
 
-from ..errors import GraphError
+from ..errors import WiringError
 
 
-class SearchError(GraphError):
-    """A bad argument to a strategy or the runner, or a misuse of ask/tell."""
+class SearchError(WiringError):
+    """A bad argument to a strategy or the runner, or a misuse of ask/tell.
+
+    A sibling of :class:`~wiring.GraphError` (not a kind of it): both derive from :class:`~wiring.WiringError`.
+    """
 
 
 class Strategy(ABC):
