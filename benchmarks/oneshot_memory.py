@@ -77,7 +77,7 @@ import torch
 from torch import nn
 
 import wiring
-from ops.relax import rescale, set_generator, set_paths
+from wiring.supernet import rescale, set_generator, set_paths, sites
 from spaces import darts, proxyless
 from wiring.search.oneshot.darts import cross_entropy, hypergradient
 
@@ -167,8 +167,9 @@ def steps(config: str, model: nn.Module, train: Batch, val: Batch, seed: int) ->
     if mode != "softmax":
         set_generator(model, seed)
     if path == "largest":
-        set_paths(model, lambda site: max(range(len(site.module.candidates)), key=lambda i: sum(
-            p.numel() for p in site.module.candidates[i].parameters())))
+        at = {s.path: s.module for s in sites(model)}
+        set_paths(model, lambda d: max(range(len(d.choices)), key=lambda i: sum(
+            p.numel() for p in at[d.sites[0]].candidates[i].parameters())))
 
     def weight_step() -> None:
         w_opt.zero_grad(set_to_none=True)

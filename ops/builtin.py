@@ -221,9 +221,12 @@ def candidates(p: dict) -> list[tuple[OpSpec, dict]]:
             raise OpError(f"op 'choice': candidate {i} ({spec.name!r}) cannot take a single input")
         if spec.name in ("choice", "select"):  # their module needs an α the mixed op cannot pass
             raise OpError(f"op 'choice': candidate {i} ({spec.name!r}) is itself relaxed; nesting is not supported")
-        unknown = set(candidate) - {"op", "params"}
+        unknown = set(candidate) - {"op", "params", "name"}
         if unknown:
-            raise OpError(f"op 'choice': candidate {i} has unknown keys {sorted(unknown)}; use 'op' and 'params'")
+            raise OpError(f"op 'choice': candidate {i} has unknown keys {sorted(unknown)}; use 'op', 'params' and "
+                          f"'name'")
+        if not isinstance(candidate.get("name", ""), str):
+            raise OpError(f"op 'choice': candidate {i}'s name must be a str, got {candidate['name']!r}")
         resolved.append((spec, spec.resolve(candidate.get("params"))))
     return resolved
 
@@ -247,13 +250,15 @@ def _choice_build(s: Sequence[Shape], o: Shape, p: dict) -> nn.Module:
     return modules.MixedOp(built)
 
 
-_RELAXED_PARAMS = {"key": Param("str", None, optional=True), "index": Param("int", 0, low=0)}
+_RELAXED_PARAMS = {"key": Param("str", None, optional=True), "index": Param("int", 0, low=0),
+                   "decision": Param("str", None, optional=True)}
 
 register(OpSpec(
     "choice", params={"candidates": Param("ops", REQUIRED), **_RELAXED_PARAMS},
     shape=_choice_shape, cost=_choice_cost, build=_choice_build,
     doc="Mixed op over candidate ops, weighted by α (softmax by default). Nodes with the same `key` share one "
-        "α matrix, of which this node uses row `index`.",
+        "α matrix, of which this node uses row `index`; `decision` names the space's decision it implements "
+        "(default `<key>[<index>]`); a candidate may carry a `name`.",
 ))
 register(OpSpec(
     "select", arity=ANY, ordered=True, params=dict(_RELAXED_PARAMS),

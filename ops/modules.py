@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .relax import DEFAULT_MODE, get_mode
+from .errors import OpError
+from .relax import DEFAULT_MODE, ESTIMATORS, Draw, RelaxState, Row, get_mode
 
 
 def conv2d(c_in: int, c_out: int, kernel: int | tuple[int, int], stride: int = 1, padding: int | tuple[int, int] = 0,
@@ -121,10 +122,13 @@ class FunctionOp(nn.Module):
 class Relaxed(nn.Module):
     """Base of relaxed ops: ``mode`` names how α and the candidates combine (see :mod:`ops.relax`).
 
-    Attributes the sampling modes read: ``active`` (``single_path``: the candidate to run; ``None``
-    samples uniformly), ``tau`` (``gumbel`` temperature), ``generator`` (the ``torch.Generator``
-    samples are drawn from; ``None``: torch's global RNG). ``sampled`` is the last index that ran
-    (sampling modes only).
+    In a compiled supernet a relaxed module receives its row of the forward pass's one
+    :class:`~ops.relax.Draw` (shared with every module reading that α row). Called on its own with
+    a plain α vector it draws for itself, from its own ``tau`` (``gumbel``), ``generator``
+    (``None``: torch's global RNG) and ``estimator`` (``binary``). ``active`` overrides the row's
+    ``single_path`` candidate for this module alone (``None``: follow the row). ``sampled`` is the
+    index that ran last (sampling modes only). ``decision``, ``key`` and ``row`` say which decision
+    and α row the module implements (set by the compiler).
     """
 
     def __init__(self, mode: str = DEFAULT_MODE) -> None:
@@ -133,7 +137,12 @@ class Relaxed(nn.Module):
         self.active: int | None = None
         self.tau = 1.0
         self.generator: torch.Generator | None = None
+        self.estimator = ESTIMATORS[0]
         self.sampled: int | None = None
+        self.last_draw: Draw | None = None  # the module's own draw, when called with a plain α vector
+        self.decision: str | None = None
+        self.key: str | None = None
+        self.row: int | None = None
 
     @property
     def mode(self) -> str:
@@ -142,11 +151,17 @@ class Relaxed(nn.Module):
     @mode.setter
     def mode(self, mode: str) -> None:
         self._relax = get_mode(mode)
-        self._weighting = self._relax.weighting
         self._mode = mode
 
-    def _combine(self, alpha: torch.Tensor, branches: list[Callable[[], torch.Tensor]]) -> torch.Tensor:
-        return self._relax.combine(self, alpha, branches)
+    def _combine(self, alpha: torch.Tensor | Row, branches: list[Callable[[], torch.Tensor]]) -> torch.Tensor:
+        if not isinstance(alpha, Row):
+            if alpha.dim() != 1 or alpha.shape[0] != len(branches):
+                raise OpError(f"mode {self.mode!r}: α must be a vector of {len(branches)} entries, "
+                              f"got shape {tuple(alpha.shape)}")
+            self.last_draw = self._relax.draw(alpha[None], RelaxState(self.tau, self.generator, {}, self.estimator))
+            alpha = self.last_draw[0]
+        out, self.sampled = alpha.draw.mode.combine(alpha, branches, self)
+        return out
 
     def extra_repr(self) -> str:
         return f"mode={self.mode!r}"

@@ -1,42 +1,48 @@
 """Relaxation modes of relaxed ops (``choice``, ``select``): how α and the candidates combine.
 
-A mode is chosen at compile time (``wiring.compile(G, mode=...)``) and set on every
-relaxed module (``module.mode = name``). Each is registered here under its name:
+A mode works in two steps. :meth:`Mode.draw` turns one α matrix (rows × candidates) into a
+:class:`Draw`, **once per forward pass**, for every row at once: the weights of a dense mode,
+the sampled index of a sampling mode. Every site (relaxed module) that reads row ``r`` then
+combines its candidates with row ``r`` of that one draw (:meth:`Mode.combine`), so sites sharing
+an α row (the cells of a DARTS supernet) share one Gumbel sample, one single path, one binary
+gate, and a supernet forward is always a member of the space. ``wiring.compile`` emits the draw
+at the top of the generated ``forward`` (see :mod:`wiring.supernet`); a relaxed module called on
+its own with a plain α vector draws for itself.
 
 ``softmax``  (DARTS) Σ softmax(α)_i · y_i, every candidate runs.
 ``sigmoid``  (Fair DARTS) Σ sigmoid(α)_i · y_i: candidates do not compete.
-``gumbel``   (GDAS) a hard one-hot Gumbel-softmax sample h = one_hot(argmax((α+G)/τ)) with the
-             straight-through gradient h − sg(s) + s, s = softmax((α+G)/τ); the forward is
-             h_k · y_k for the sampled k only (only that candidate runs; its weight has value 1).
-             Temperature: the module's ``tau`` (default 1.0, :func:`set_tau`).
-``single_path``  (SPOS, FairNAS) exactly the candidate ``module.active``; α is ignored (it gets
-             no gradient). Strategies set ``active`` per step (:func:`set_paths`); while it is
-             ``None`` a candidate is drawn uniformly per forward (SPOS's uniform sampling).
-``binary``   (ProxylessNAS, the paper's two-path method) p = softmax(α); two distinct paths are
-             drawn from p, then the active one of them from the softmax over the pair. Only the
-             active candidate runs in the forward (g = one-hot, one path's activations). The α
-             gradient, as in the reference code, is ∂L/∂α_i = Σ_j ∂L/∂g_j · p_j(δ_ij − p_i) over
-             the two sampled paths i, j, p renormalised over the pair, ∂L/∂g_j = ⟨∂L/∂y, y_j⟩;
-             the inactive path's output y_j is recomputed under ``no_grad`` in the backward (only
-             when α needs a gradient; batch-norm running statistics of that candidate update then,
-             as in the reference). After the optimiser step, :func:`rescale` shifts the two α so
-             the pair's total probability under softmax(α) is unchanged (the paper's rescaling).
+``gumbel``   (GDAS, ``search_model_gdas.py``) per row probs = softmax((log_softmax(α) + g)/τ),
+             g Gumbel noise, redrawn while it holds inf or nan; hardwts = one_hot(argmax) −
+             sg(probs) + probs; a site returns hardwts_k · y_k for the sampled k (only candidate k
+             runs: AutoDL's DARTS-space ``MixedOp.forward_gdas``), plus Σ_{i≠k} hardwts_i when the
+             state's ``unselected`` is set (its NAS-Bench-201 cell: zero in value, but every
+             entry gets a gradient). Temperature ``tau`` (default 1.0).
+``single_path``  (SPOS, FairNAS) per row the candidate ``active[row]``, drawn uniformly when
+             it is ``None``; α is ignored (it gets no gradient).
+``binary``   (ProxylessNAS, ``search/modules/mix_op.py``) p = softmax(α). While α takes no
+             gradient (a weight step) one path is drawn from p. Otherwise, by ``estimator``:
+             ``"two"`` (the paper's) draws two distinct paths from p, then the active one from the
+             softmax over the pair; ``"full_v2"`` (the reference's default) draws the active path
+             from p and involves every candidate. The forward runs the active candidate only
+             (binary gates g, one-hot). In the backward each site adds ∂L/∂g_j = ⟨∂L/∂y, y_j⟩ for
+             the involved paths j (an inactive y_j is recomputed under ``no_grad``), and the row's
+             α gets ∂L/∂α_i = Σ_j ∂L/∂g_j · p_j(δ_ij − p_i) over the involved paths (p
+             renormalised over them). After the optimiser step :func:`rescale` keeps the pair's
+             total probability (``"two"`` only, as the reference).
 
-Sampling modes draw from the module's ``generator`` (a ``torch.Generator``, set on every relaxed
-module of a model by :func:`set_generator`); while it is ``None`` they draw from torch's global
-RNG. Samples are drawn on the generator's device (CPU when none is set) and moved to α's.
-The last sample is kept on the module as ``sampled`` (the index that ran).
+Sampling modes draw from the state's ``generator`` (a ``torch.Generator``); while it is
+``None`` they draw from torch's global RNG. Samples are drawn on the generator's device (CPU when
+none is set) and moved to α's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import torch
-from torch import nn
 
 from .errors import OpError
 
@@ -45,6 +51,52 @@ Branch = Callable[[], torch.Tensor]
 """A candidate's output, computed only when called (so a mode runs only the candidates it needs)."""
 
 DEFAULT_MODE = "softmax"
+ESTIMATORS = ("full_v2", "two")
+"""``binary`` mode's α-gradient estimators: the reference code's default first, the paper's second."""
+
+
+@dataclass
+class RelaxState:
+    """What a mode's draw reads besides α: one per α key of a compiled supernet.
+
+    ``active`` maps a row to its ``single_path`` candidate (a row missing or ``None`` is drawn
+    uniformly); ``last`` is the most recent :class:`Draw` (for :func:`rescale` and for reading the
+    sampled paths back)."""
+
+    tau: float = 1.0
+    generator: torch.Generator | None = None
+    active: dict[int, int | None] = field(default_factory=dict)
+    estimator: str = ESTIMATORS[0]
+    unselected: bool = False
+    """``gumbel``: add the unselected candidates' weights (AutoDL's NAS-Bench-201 cell) or not (its DARTS cell)."""
+    last: Draw | None = None
+
+
+@dataclass
+class Draw:
+    """One forward pass's relaxation of an α matrix: ``weights`` (rows × candidates; dense modes and
+    ``gumbel``'s hardwts, ``binary``'s gates), ``index`` (per row, the candidate that runs: sampling
+    modes), ``involved`` (``binary``: per row, the paths whose gate gradient is computed)."""
+
+    mode: Mode
+    weights: torch.Tensor | None = None
+    index: list[int] | None = None
+    involved: list[tuple[int, ...]] | None = None
+    before: torch.Tensor | None = None
+    """``binary``: α before the update, for :func:`rescale`."""
+    alpha: torch.Tensor | None = None
+    unselected: bool = False
+
+    def __getitem__(self, row: int) -> Row:
+        return Row(self, row)
+
+
+@dataclass(frozen=True)
+class Row:
+    """Row ``row`` of a :class:`Draw`: what a relaxed module receives in place of its α vector."""
+
+    draw: Draw
+    row: int
 
 
 def _weighted(weights: torch.Tensor, branches: Sequence[Branch]) -> torch.Tensor:
@@ -54,118 +106,192 @@ def _weighted(weights: torch.Tensor, branches: Sequence[Branch]) -> torch.Tensor
     return out
 
 
+def _device(state: RelaxState) -> torch.device:
+    return state.generator.device if state.generator is not None else torch.device("cpu")
+
+
+def _check_width(draw: Draw, row: int, n: int, site: Any) -> None:
+    width = (draw.weights.shape[-1] if draw.weights is not None else None)
+    if width is not None and width != n:
+        raise OpError(f"mode {draw.mode.name!r}: {site} has {n} candidates but its α row {row} has {width} entries")
+
+
 class Mode:
     """How a relaxed module turns α and its candidates into one output."""
 
     name: str = ""
     weighting: Weighting | None = None  # set for dense modes (every candidate weighted)
 
-    def combine(self, module: nn.Module, alpha: torch.Tensor, branches: Sequence[Branch]) -> torch.Tensor:
+    def draw(self, alpha: torch.Tensor, state: RelaxState) -> Draw:
+        """The relaxation of the α matrix ``alpha`` (rows × candidates) for one forward pass."""
+        raise NotImplementedError
+
+    def combine(self, row: Row, branches: Sequence[Branch], site: Any) -> tuple[torch.Tensor, int | None]:
+        """Site ``site``'s output from its ``branches`` under row ``row`` of a draw, and the candidate
+        that ran (``None`` for dense modes)."""
         raise NotImplementedError
 
 
 class Dense(Mode):
-    """Σ w_i · y_i with w = weighting(α); every candidate runs."""
+    """Σ w_i · y_i with w = weighting(α) computed once per matrix; every candidate runs."""
 
     def __init__(self, name: str, weighting: Weighting) -> None:
         self.name, self.weighting = name, weighting
 
-    def combine(self, module: nn.Module, alpha: torch.Tensor, branches: Sequence[Branch]) -> torch.Tensor:
-        return _weighted(self.weighting(alpha), branches)
+    def draw(self, alpha: torch.Tensor, state: RelaxState) -> Draw:
+        return Draw(self, weights=self.weighting(alpha))
 
-
-def _generator(module: nn.Module) -> torch.Generator | None:
-    return getattr(module, "generator", None)
-
-
-def _check_alpha(module: nn.Module, alpha: torch.Tensor, n: int) -> None:
-    if alpha.dim() != 1 or alpha.shape[0] != n:
-        raise OpError(f"mode {module.mode!r}: α must be a vector of {n} entries, got shape {tuple(alpha.shape)}")
+    def combine(self, row: Row, branches: Sequence[Branch], site: Any) -> tuple[torch.Tensor, int | None]:
+        _check_width(row.draw, row.row, len(branches), site)
+        return _weighted(row.draw.weights[row.row], branches), None
 
 
 class Gumbel(Mode):
     name = "gumbel"
 
-    def combine(self, module: nn.Module, alpha: torch.Tensor, branches: Sequence[Branch]) -> torch.Tensor:
-        _check_alpha(module, alpha, len(branches))
-        g = _generator(module)
-        device = g.device if g is not None else torch.device("cpu")
-        noise = torch.empty(alpha.shape, device=device).exponential_(generator=g).clamp_min(1e-20)
-        gumbels = -noise.log().to(device=alpha.device, dtype=alpha.dtype)
-        tau = float(getattr(module, "tau", 1.0))
+    def draw(self, alpha: torch.Tensor, state: RelaxState) -> Draw:
+        tau = float(state.tau)
         if not tau > 0:
-            raise OpError(f"mode 'gumbel': tau must be > 0, got {tau!r}")
-        soft = torch.softmax((alpha + gumbels) / tau, dim=-1)
-        k = int(soft.detach().argmax())
-        hard = 1.0 - soft[k].detach() + soft[k]  # value 1, gradient of soft[k]
-        module.sampled = k
-        return hard * branches[k]()
+            raise OpError(f"mode 'gumbel': tau must be > 0, got {state.tau!r}")
+        device = _device(state)
+        while True:  # AutoDL's loop: redraw a sample holding inf or nan
+            noise = torch.empty(alpha.shape, device=device).exponential_(generator=state.generator)
+            gumbels = -noise.log().to(device=alpha.device, dtype=alpha.dtype)
+            probs = torch.softmax((torch.log_softmax(alpha, dim=-1) + gumbels) / tau, dim=-1)
+            index = probs.detach().argmax(dim=-1, keepdim=True)
+            hard = torch.zeros_like(probs).scatter_(-1, index, 1.0) - probs.detach() + probs
+            if torch.isfinite(hard).all():
+                return Draw(self, weights=hard, index=index.reshape(-1).tolist(), unselected=state.unselected)
+
+    def combine(self, row: Row, branches: Sequence[Branch], site: Any) -> tuple[torch.Tensor, int | None]:
+        _check_width(row.draw, row.row, len(branches), site)
+        w, k = row.draw.weights[row.row], row.draw.index[row.row]
+        out = w[k] * branches[k]()
+        if row.draw.unselected:
+            for i in range(len(branches)):
+                if i != k:
+                    out = out + w[i]  # zero in value; carries the entry's gradient (NB201's forward_gdas)
+        return out, k
+
+
+def _uniform(n: int, state: RelaxState) -> int:
+    return int(torch.randint(n, (1,), generator=state.generator, device=_device(state)))
+
+
+def _check_index(mode: str, k: Any, n: int, where: str) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < n:
+        raise OpError(f"mode {mode!r}: {where} index {k!r} out of range for {n} candidates")
+    return k
 
 
 class SinglePath(Mode):
     name = "single_path"
 
-    def combine(self, module: nn.Module, alpha: torch.Tensor, branches: Sequence[Branch]) -> torch.Tensor:
-        n = len(branches)
-        k = getattr(module, "active", None)
-        if k is None:
-            g = _generator(module)
-            k = int(torch.randint(n, (1,), generator=g, device=g.device if g is not None else "cpu"))
-        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < n:
-            raise OpError(f"mode 'single_path': active index {k!r} out of range for {n} candidates")
-        module.sampled = k
-        return branches[k]()
+    def draw(self, alpha: torch.Tensor, state: RelaxState) -> Draw:
+        rows, n = alpha.shape
+        index = []
+        for r in range(rows):
+            k = state.active.get(r)
+            index.append(_uniform(n, state) if k is None else _check_index(self.name, k, n, f"row {r}'s active"))
+        return Draw(self, index=index)
+
+    def combine(self, row: Row, branches: Sequence[Branch], site: Any) -> tuple[torch.Tensor, int | None]:
+        k = getattr(site, "active", None)  # a site's own override (e.g. ENAS' idle branches)
+        k = row.draw.index[row.row] if k is None else k
+        k = _check_index(self.name, k, len(branches), f"{type(site).__name__}'s active")
+        return branches[k](), k
 
 
-class _TwoPathGate(torch.autograd.Function):
-    """Identity on the active path's output y; α's gradient by the ProxylessNAS two-path formula."""
+class _Gates(torch.autograd.Function):
+    """Binary gates of every row (one-hot values); the backward maps ∂L/∂g to ∂L/∂α by rows."""
 
     @staticmethod
-    def forward(ctx: Any, alpha: torch.Tensor, y: torch.Tensor, involved: tuple[int, int],
-                other: Branch) -> torch.Tensor:
-        ctx.involved, ctx.other = involved, other
-        ctx.save_for_backward(alpha, y)
-        return y.clone()
+    def forward(ctx: Any, alpha: torch.Tensor, index: list[int], involved: list[tuple[int, ...]]) -> torch.Tensor:
+        ctx.involved = involved
+        ctx.save_for_backward(alpha)
+        gates = torch.zeros_like(alpha)
+        gates[torch.arange(len(index), device=alpha.device), torch.tensor(index, device=alpha.device)] = 1.0
+        return gates
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        grad_alpha = None
-        if ctx.needs_input_grad[0]:
-            alpha, y = ctx.saved_tensors
-            with torch.no_grad():
-                outputs = (y, ctx.other())  # involved[0] is the active path
-                dg = torch.stack([(grad * out).sum() for out in outputs]).to(alpha.dtype)
-                idx = torch.tensor(ctx.involved, device=alpha.device)
-                p = torch.softmax(alpha[idx], dim=-1)
+        (alpha,) = ctx.saved_tensors
+        grad_alpha = torch.zeros_like(alpha)
+        with torch.no_grad():
+            for r, paths in enumerate(ctx.involved):
+                if len(paths) < 2:
+                    continue
+                idx = torch.tensor(paths, device=alpha.device)
+                p = torch.softmax(alpha[r, idx], dim=-1)
+                dg = grad[r, idx]
                 # Σ_j dg_j p_j (δ_ij − p_i) = p_i dg_i − p_i Σ_j dg_j p_j
-                grad_pair = p * dg - p * (dg * p).sum()
-                grad_alpha = torch.zeros_like(alpha).index_add_(0, idx, grad_pair)
-        ctx.other = None
-        return grad_alpha, grad, None, None
+                grad_alpha[r].index_add_(0, idx, p * dg - p * (dg * p).sum())
+        return grad_alpha, None, None
 
 
 class Binary(Mode):
     name = "binary"
 
-    def combine(self, module: nn.Module, alpha: torch.Tensor, branches: Sequence[Branch]) -> torch.Tensor:
-        n = len(branches)
-        _check_alpha(module, alpha, n)
-        if n == 1:
-            module.sampled, module.last_paths = 0, None
-            return branches[0]()
-        g = _generator(module)
-        device = g.device if g is not None else torch.device("cpu")
-        a = alpha.detach().to(device=device, dtype=torch.float64)
-        pair = torch.multinomial(torch.softmax(a, -1), 2, replacement=False, generator=g)
-        c = int(torch.multinomial(torch.softmax(a[pair], -1), 1, generator=g))
-        active, inactive = int(pair[c]), int(pair[1 - c])
-        module.sampled = active
-        # for :func:`rescale`: α row (shares the parameter's storage), the pair, its α before the update
-        module.last_paths = (alpha.detach(), (active, inactive), alpha.detach()[[active, inactive]].clone())
-        y = branches[active]()
-        if not alpha.requires_grad:
-            return y
-        return _TwoPathGate.apply(alpha, y, (active, inactive), branches[inactive])
+    def draw(self, alpha: torch.Tensor, state: RelaxState) -> Draw:
+        if state.estimator not in ESTIMATORS:
+            raise OpError(f"mode 'binary': unknown estimator {state.estimator!r}; known: {', '.join(ESTIMATORS)}")
+        a = alpha.detach().to(device=_device(state), dtype=torch.float64)
+        probs = torch.softmax(a, dim=-1)
+        rows, n = alpha.shape
+        learning = alpha.requires_grad and torch.is_grad_enabled()
+        index, involved = [], []
+        for r in range(rows):
+            if n == 1:
+                index.append(0), involved.append((0,))
+            elif not learning:  # a weight step: one path from p
+                index.append(int(torch.multinomial(probs[r], 1, generator=state.generator)))
+                involved.append((index[-1],))
+            elif state.estimator == "two":
+                pair = torch.multinomial(probs[r], 2, replacement=False, generator=state.generator).tolist()
+                c = int(torch.multinomial(torch.softmax(a[r, pair], -1), 1, generator=state.generator))
+                index.append(pair[c]), involved.append((pair[c], pair[1 - c]))
+            else:  # full_v2: the active path from p, every path involved
+                index.append(int(torch.multinomial(probs[r], 1, generator=state.generator)))
+                involved.append((index[-1], *(j for j in range(n) if j != index[-1])))
+        gates = _Gates.apply(alpha, index, involved) if learning else None
+        before = alpha.detach().clone() if learning and state.estimator == "two" else None
+        return Draw(self, weights=gates, index=index, involved=involved, before=before, alpha=alpha)
+
+    def combine(self, row: Row, branches: Sequence[Branch], site: Any) -> tuple[torch.Tensor, int | None]:
+        draw, r = row.draw, row.row
+        if draw.alpha.shape[-1] != len(branches):
+            raise OpError(f"mode 'binary': {site} has {len(branches)} candidates but its α row {r} has "
+                          f"{draw.alpha.shape[-1]} entries")
+        k = draw.index[r]
+        y = branches[k]()
+        if draw.weights is None or len(draw.involved[r]) < 2:
+            return y, k
+        others = {j: branches[j] for j in draw.involved[r] if j != k}
+        return _SiteGate.apply(draw.weights[r], y, k, others), k
+
+
+class _SiteGate(torch.autograd.Function):
+    """Identity on the active path's output y; ∂L/∂g_j = ⟨∂L/∂y, y_j⟩ for the active and the other
+    involved paths (those recomputed under ``no_grad`` in the backward)."""
+
+    @staticmethod
+    def forward(ctx: Any, gates: torch.Tensor, y: torch.Tensor, active: int, others: dict[int, Branch]) -> torch.Tensor:
+        ctx.active, ctx.others, ctx.width = active, others, gates.shape[0]
+        ctx.save_for_backward(y)
+        return y.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        grad_gates = None
+        if ctx.needs_input_grad[0]:
+            (y,) = ctx.saved_tensors
+            grad_gates = torch.zeros(ctx.width, dtype=grad.dtype, device=grad.device)
+            with torch.no_grad():
+                grad_gates[ctx.active] = (grad * y).sum()
+                for j, branch in ctx.others.items():
+                    grad_gates[j] = (grad * branch()).sum()
+        ctx.others = None
+        return grad_gates, grad, None, None
 
 
 _MODES: dict[str, Mode] = {
@@ -194,117 +320,19 @@ def modes() -> list[str]:
     return sorted(_MODES)
 
 
-# -- helpers over a compiled model -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Site:
-    """A relaxed module of a model: its path, and the α key and row fed to it (``None`` if unknown)."""
-
-    path: str
-    module: nn.Module
-    key: Hashable | None
-    row: int | None
-
-
-def _alpha_source(model: nn.Module, node: Any) -> tuple[Hashable | None, int | None]:
-    import operator
-
-    last = node.args[-1] if node.args else None
-    if getattr(last, "op", None) == "call_function" and last.target is operator.getitem:
-        source, row = last.args
-        if getattr(source, "op", None) == "get_attr" and isinstance(row, int):
-            head, _, key = str(source.target).rpartition(".")
-            if head.endswith("alphas"):
-                return key, row
-    return None, None
-
-
-def sites(model: nn.Module) -> list[Site]:
-    """Every relaxed module of ``model`` (nested subgraphs included), with the α key and row it gets."""
-    from .modules import Relaxed
-
-    found: dict[int, Site] = {}
-
-    def walk(module: nn.Module, prefix: str) -> None:
-        graph = getattr(module, "graph", None)
-        if graph is not None and hasattr(graph, "nodes"):
-            for node in graph.nodes:
-                if node.op == "call_module":
-                    sub = module.get_submodule(node.target)
-                    path = f"{prefix}{node.target}"
-                    if isinstance(sub, Relaxed) and id(sub) not in found:
-                        found[id(sub)] = Site(path, sub, *_alpha_source(module, node))
-        for name, child in module.named_children():
-            walk(child, f"{prefix}{name}.")
-
-    walk(model, "")
-    for path, sub in model.named_modules():  # relaxed modules outside fx graphs
-        if isinstance(sub, Relaxed) and id(sub) not in found:
-            found[id(sub)] = Site(path, sub, None, None)
-    return sorted(found.values(), key=lambda s: s.path)
-
-
-Chooser = Mapping[Any, "int | None"] | Callable[[Site], "int | None"]
-
-
-def set_paths(model: nn.Module, chooser: Chooser) -> dict[str, int | None]:
-    """Set ``active`` (the ``single_path`` candidate) of every relaxed module of ``model``.
-
-    ``chooser`` is a callable ``Site -> int | None`` or a mapping keyed by module path
-    (``"n3"``, ``"n5.n2"``) or by ``(α key, row)``; the path wins when both match. A module the
-    mapping does not name gets ``None`` (uniform sampling). Modules sharing an α key and row share
-    a choice when keyed that way (e.g. the cells of a DARTS supernet). Returns path -> index.
-    """
-    chosen: dict[str, int | None] = {}
-    for site in sites(model):
-        if callable(chooser):
-            k = chooser(site)
-        elif site.path in chooser:
-            k = chooser[site.path]
-        else:
-            k = chooser.get((site.key, site.row))
-        if k is not None:
-            n = len(site.module.candidates) if hasattr(site.module, "candidates") else None
-            if isinstance(k, bool) or not isinstance(k, int) or k < 0 or (n is not None and k >= n):
-                raise OpError(f"set_paths: index {k!r} out of range for {site.path!r} ({n} candidates)")
-        site.module.active = k
-        chosen[site.path] = k
-    return chosen
-
-
-def set_generator(model: nn.Module, generator: torch.Generator | int | None) -> torch.Generator | None:
-    """Give every relaxed module of ``model`` one shared generator (an int seeds a new CPU one)."""
-    if isinstance(generator, int) and not isinstance(generator, bool):
-        generator = torch.Generator().manual_seed(generator)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise OpError(f"set_generator: expected a torch.Generator, an int seed or None, got {generator!r}")
-    for site in sites(model):
-        site.module.generator = generator
-    return generator
-
-
-def set_tau(model: nn.Module, tau: float) -> None:
-    """Set the Gumbel temperature of every relaxed module of ``model``."""
-    if not float(tau) > 0:
-        raise OpError(f"set_tau: tau must be > 0, got {tau!r}")
-    for site in sites(model):
-        site.module.tau = float(tau)
-
-
 @torch.no_grad()
-def rescale(model: nn.Module) -> None:
-    """ProxylessNAS rescaling after an α update of a ``binary`` forward: shift the two sampled α by
-    log(Σ exp(new) / Σ exp(old)) so their total probability mass under softmax(α) is kept.
-
-    Modules sharing an α row are rescaled one after another."""
-    for site in sites(model):
-        last = getattr(site.module, "last_paths", None)
-        if last is None:
+def rescale(state: RelaxState, alpha: torch.Tensor) -> None:
+    """ProxylessNAS rescaling after an α update of a ``binary`` forward with the ``"two"`` estimator:
+    per row, shift the two involved α by log(Σ exp(new) / Σ exp(old)) so their total probability mass
+    under softmax(α) is kept (``rescale_updated_arch_param``). The draw is consumed."""
+    draw = state.last
+    state.last = None
+    if draw is None or draw.before is None:
+        return
+    for r, pair in enumerate(draw.involved):
+        if len(pair) != 2:
             continue
-        row, pair, old = last
-        idx = torch.tensor(pair, device=row.device)
-        new = row[idx]
+        idx = torch.tensor(pair, device=alpha.device)
+        new, old = alpha[r, idx], draw.before[r, idx]
         offset = torch.logsumexp(new.double(), 0) - torch.logsumexp(old.double(), 0)
-        row[idx] = new - offset.to(row.dtype)
-        site.module.last_paths = None
+        alpha[r, idx] = new - offset.to(alpha.dtype)

@@ -34,7 +34,10 @@ from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any
 
 import networkx as nx
+import torch
 from torch import nn
+
+import wiring.supernet
 
 from .constraint import Constraint
 from .errors import SpaceError
@@ -134,6 +137,32 @@ class Space(ABC):
         """The architecture a trained supernet implies."""
         raise SpaceError(f"space {self.name!r} has no supernet to derive from")
 
+    def decision_rows(self) -> dict[str, tuple[str, int]] | None:
+        """Where the supernet implements each decision, when each is exactly one α row (column ``c``
+        = choice ``c``): decision name -> ``(α key, row)``; ``None`` when the supernet's α rows are
+        not the decisions (DARTS' edges, MnasNet's op × kernel × SE product). Strategies that steer a
+        supernet decision by decision (ENAS' controller, SPOS' paths) need it."""
+        return None
+
+    def tag_decisions(self, G: nx.DiGraph) -> nx.DiGraph:
+        """``G`` with every relaxed node (nested subgraphs too) tagged with the decision it implements
+        (its ``decision`` param, from :meth:`decision_rows`); spaces call it on their ``supernet()``."""
+        rows = self.decision_rows()
+        if rows is None:
+            return G
+        names = {row: name for name, row in rows.items()}
+
+        def tag(graph: nx.DiGraph) -> None:
+            for _, data in graph.nodes(data=True):
+                params = data.get("params") or {}
+                if data.get("op") in ("choice", "select") and (params.get("key"), params.get("index", 0)) in names:
+                    params["decision"] = names[(params["key"], params.get("index", 0))]
+                elif data.get("op") == "subgraph":
+                    tag(params["graph"])
+
+        tag(G)
+        return G
+
     def size(self) -> int:
         """The number of architectures; :class:`SpaceError` for an unbounded space."""
         raise SpaceError(f"space {self.name!r} is not finite")
@@ -183,6 +212,20 @@ class Space(ABC):
             if self.admits(arch):
                 return arch
         raise SpaceError(f"{self.name}: no architecture satisfying {self.constraint} in {MAX_TRIES} {what} draws")
+
+
+def supernet_alphas(model: nn.Module, shapes: dict[str, tuple[int, int]], space: str) -> dict[str, torch.Tensor]:
+    """The α matrices of a compiled supernet that ``shapes`` names (key -> (rows, candidates)), detached.
+
+    :class:`SpaceError` naming the key when one is missing or has another shape: ``derive`` reads
+    the compiled ``supernet()`` of the same space and options."""
+    found = wiring.supernet.alphas(model)
+    for key, shape in shapes.items():
+        have = tuple(found[key].shape) if key in found else None
+        if have != tuple(shape):
+            raise SpaceError(f"{space}: derive needs the compiled supernet's α 'alphas.{key}' of shape {tuple(shape)}, "
+                             f"found {have}; derive() reads this space's compiled supernet() with the same options")
+    return {key: found[key].detach() for key in shapes}
 
 
 def _check_rng(rng: Any) -> None:

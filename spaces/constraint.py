@@ -23,10 +23,7 @@ from .errors import SpaceError
 
 __all__ = ["Constraint", "LatencyTable"]
 
-# Transitional aliases for wiring/search/oneshot/proxyless.py, which still imports these private names; remove
-# them once it calls the public API (wiring.LatencyTable.node_latencies / wiring.latency.leaves, node_key).
-_key = node_key
-_leaves = leaves
+
 
 
 @dataclass(frozen=True)

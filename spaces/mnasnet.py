@@ -54,9 +54,8 @@ from torch import nn
 
 from generators.checks import positive_int, positive_real
 from wiring import SCHEMA_VERSION
-from wiring.compiler import ALPHAS
 
-from .base import Decision, DecisionSpace
+from .base import Decision, DecisionSpace, supernet_alphas
 from .constraint import Constraint
 from .errors import SpaceError
 
@@ -129,11 +128,8 @@ def positive_ints(name: str, value: Any, length: int) -> tuple[int, ...]:
 
 
 def alpha_row(model: nn.Module, key: str, width: int, space: str) -> list[float]:
-    """Row 0 of ``alphas.<key>`` in a compiled supernet, or :class:`SpaceError` naming the key."""
-    alpha = dict(model.named_parameters()).get(f"{ALPHAS}.{key}")
-    if alpha is None or alpha.shape[-1] != width:
-        raise SpaceError(f"{space}: model has no α '{ALPHAS}.{key}' of width {width}; compile space.supernet()")
-    return alpha.detach().reshape(-1, width)[0].tolist()
+    """The one row of α ``key`` in a compiled supernet, or :class:`SpaceError` naming the key."""
+    return supernet_alphas(model, {key: (1, width)}, space)[key][0].tolist()
 
 
 def argmax(values: Sequence[float]) -> int:

@@ -31,7 +31,7 @@ from torch import nn
 
 from wiring import SCHEMA_VERSION
 
-from .base import Decision, DecisionSpace
+from .base import Decision, DecisionSpace, supernet_alphas
 from .constraint import Constraint
 from .errors import SpaceError
 
@@ -152,18 +152,18 @@ class NasBench201Space(DecisionSpace):
 
     def supernet(self) -> nx.DiGraph:
         """AutoDL's DARTS search network (``TinyNetworkDarts``): α (6, 5) under key ``"cell"``."""
-        return self._network(None, {"supernet": True})
+        return self.tag_decisions(self._network(None, {"supernet": True}))
+
+    gdas_unselected = True
+    """GDAS' reference NAS-Bench-201 cell adds the unselected candidates' Gumbel weights (``forward_gdas``)."""
+
+    def decision_rows(self) -> dict[str, tuple[str, int]]:
+        return {d.name: (KEY, k) for k, d in enumerate(self._decisions)}
 
     def derive(self, model: nn.Module) -> Arch:
         """Per edge the op of largest α (first on ties), ``none`` included, as AutoDL's ``genotype()``."""
-        found = {id(p): p for name, p in model.named_parameters(remove_duplicate=False)
-                 if name.split(".")[-2:] == ["alphas", KEY]}
-        alpha = next(iter(found.values())) if len(found) == 1 else None
-        if alpha is None or tuple(alpha.shape) != (len(EDGES), len(OPS)):
-            shapes = [tuple(p.shape) for p in found.values()]
-            raise SpaceError(f"{self.name}: derive needs the compiled supernet's one α 'alphas.{KEY}' of shape "
-                             f"({len(EDGES)}, {len(OPS)}), found {shapes}")
-        return tuple(OPS[int(row.argmax())] for row in alpha.detach().float())
+        alpha = supernet_alphas(model, {KEY: (len(EDGES), len(OPS))}, self.name)[KEY]
+        return tuple(OPS[int(row.argmax())] for row in alpha.float())
 
     # -- the network ----------------------------------------------------------
 

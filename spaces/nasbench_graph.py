@@ -49,7 +49,7 @@ from torch import nn
 
 from wiring import SCHEMA_VERSION
 
-from .base import MAX_TRIES, Decision, Space
+from .base import MAX_TRIES, Decision, Space, supernet_alphas
 from .constraint import Constraint
 from .errors import SpaceError
 
@@ -143,12 +143,6 @@ def _members(ops: tuple[str, ...]) -> tuple[GraphArch, ...]:
 @functools.lru_cache(maxsize=None)
 def _table(dataset: str) -> dict[int, dict]:
     return _package().light_read(dataset)
-
-
-def _alpha(model: nn.Module, key: str) -> torch.Tensor | None:
-    found = {id(p): p for name, p in model.named_parameters(remove_duplicate=False)
-             if name.split(".")[-2:] == ["alphas", key]}
-    return next(iter(found.values())) if len(found) == 1 else None
 
 
 class NasBenchGraphSpace(Space):
@@ -339,23 +333,19 @@ class NasBenchGraphSpace(Space):
                 self._layer(G, f"node{i}.{op}", op, f"prep{i}")
                 G.add_edge(f"node{i}.{op}", f"node{i}", slot=slot)
             states.append(f"node{i}")
-        return self._classifier(G, states[1:])
+        return self.tag_decisions(self._classifier(G, states[1:]))
+
+    def decision_rows(self) -> dict[str, tuple[str, int]]:
+        return {**{f"node{i}.input": (f"link{i}", 0) for i in range(2, NODES + 1)},
+                **{f"node{i}.op": ("ops", i - 1) for i in range(1, NODES + 1)}}
 
     def derive(self, model: nn.Module) -> GraphArch:
         """Per node the input and op of largest α (first on ties), canonicalised. Should every node pick
         ``skip``, the node and op of largest α other than ``skip`` replace it."""
-        ops_alpha = _alpha(model, "ops")
-        if ops_alpha is None or tuple(ops_alpha.shape) != (NODES, len(self.ops)):
-            raise SpaceError(f"{self.name}: derive needs the compiled supernet's α 'alphas.ops' of shape "
-                             f"({NODES}, {len(self.ops)})")
-        link = [0]
-        for i in range(2, NODES + 1):
-            alpha = _alpha(model, f"link{i}")
-            if alpha is None or tuple(alpha.shape) != (1, i):
-                raise SpaceError(f"{self.name}: derive needs the compiled supernet's α 'alphas.link{i}' of shape "
-                                 f"(1, {i})")
-            link.append(int(alpha[0].argmax()))
-        weights = ops_alpha.detach().float()
+        found = supernet_alphas(model, {"ops": (NODES, len(self.ops)),
+                                        **{f"link{i}": (1, i) for i in range(2, NODES + 1)}}, self.name)
+        link = [0] + [int(found[f"link{i}"][0].argmax()) for i in range(2, NODES + 1)]
+        weights = found["ops"].float()
         ops = [self.ops[int(row.argmax())] for row in weights]
         if set(ops) == {"skip"}:
             weights[:, self.ops.index("skip")] = -float("inf")

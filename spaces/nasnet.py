@@ -59,6 +59,7 @@ from typing import Any, NamedTuple
 import networkx as nx
 from torch import nn
 
+import wiring.supernet
 from wiring import SCHEMA_VERSION
 
 from .base import Decision, Space
@@ -319,12 +320,21 @@ class NASNetSpace(Space):
         feeds the cell's concatenation: the loose ends depend on the choices.
         Search-mode ops as in DARTS: BN without affine, pools followed by BN.
         """
-        return _supernet(self)
+        return self.tag_decisions(_supernet(self))
+
+    def decision_rows(self) -> dict[str, tuple[str, int]]:
+        rows = {}
+        for cell in CELL_TYPES:
+            for b in range(BLOCKS):
+                rows.update({f"{cell}_b{b}_in{j + 1}": (f"{cell}_b{b}_in", j) for j in range(2)})
+                rows.update({f"{cell}_b{b}_op{j + 1}": (f"{cell}_op", 2 * b + j) for j in range(2)})
+                if self._per_block == 5:
+                    rows[f"{cell}_b{b}_comb"] = (f"{cell}_comb", b)
+        return rows
 
     def derive(self, model: nn.Module) -> Cells:
         """The argmax of every α row of a compiled :meth:`supernet`."""
-        alphas = {name.split(".")[-1]: p.detach() for name, p in model.named_parameters()
-                  if name.split(".")[-2:-1] == ["alphas"]}
+        alphas = {key: a.detach() for key, a in wiring.supernet.alphas(model).items()}
 
         def pick(key: str, row: int, choices: Sequence[Any]) -> Any:
             alpha = alphas.get(key)

@@ -172,7 +172,10 @@ class ProxylessSpace(DecisionSpace):
             y = chain.add(f"layer{i}", "choice", {"candidates": candidates, "key": f"layer{i}"})
             if skippable:
                 chain.add(f"layer{i}_add", "sum", None, [y, x])
-        return self._head(chain)
+        return self.tag_decisions(self._head(chain))
+
+    def decision_rows(self) -> dict[str, tuple[str, int]]:
+        return {d.name: (d.name, 0) for d in self._decisions}
 
     def derive(self, model: nn.Module) -> tuple:
         """Argmax of each layer's α (first on ties)."""

@@ -41,6 +41,8 @@ class NodeInfo:
     out_shape: Shape | tuple[Shape, ...] = ()
     sub: Analysis | None = None
     alpha_key: str | None = None
+    decision: str | None = None
+    """Relaxed nodes: the decision they implement (``params["decision"]`` or ``"<key>[<row>]"``)."""
 
 
 @dataclass
@@ -54,6 +56,8 @@ class Analysis:
     output: Hashable
     alphas: dict[str, tuple[int, int]] = field(default_factory=dict)
     """α shape per key, over this graph and its subgraphs."""
+    decisions: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """α ``(key, row)`` per decision name, over this graph and its subgraphs."""
 
     @property
     def output_shape(self) -> Shape | tuple[Shape, ...]:
@@ -85,12 +89,14 @@ def _fail(where: str, message: str) -> GraphError:
 
 
 def analyse(G: Any, input_shapes: Mapping[int, Shape] | None = None, *, where: str = "", scope: str = "_",
-            alphas: dict[str, tuple[int, int]] | None = None, in_edges: int | None = None) -> Analysis:
+            alphas: dict[str, tuple[int, int]] | None = None, in_edges: int | None = None,
+            decisions: dict[str, tuple[str, int]] | None = None) -> Analysis:
     """Check ``G`` and infer shapes; ``input_shapes`` overrides inputs' declared shapes by index.
 
     ``where`` prefixes messages (the subgraph path); ``scope`` prefixes the
     private α key of a node without ``key`` (``_n3``, ``_n3_n5`` when nested);
-    ``alphas`` collects α shapes across nesting so that shared keys agree;
+    ``alphas`` collects α shapes across nesting so that shared keys agree, ``decisions`` the
+    decision names so that each names one α row;
     ``in_edges`` is the in-degree of the subgraph node ``G`` is nested in.
     """
     _check_structure(G, where)
@@ -103,6 +109,7 @@ def analyse(G: Any, input_shapes: Mapping[int, Shape] | None = None, *, where: s
                            f"{in_edges} in-edge(s)")
     _check_reachability(G, inputs, output, where)
     alphas = {} if alphas is None else alphas
+    decisions = {} if decisions is None else decisions
     nodes: dict[Hashable, NodeInfo] = {}
     index = {label: i for i, label in enumerate(order)}
     for i, label in enumerate(order):
@@ -110,8 +117,8 @@ def analyse(G: Any, input_shapes: Mapping[int, Shape] | None = None, *, where: s
         preds = _ordered_inputs(G, label, spec, index, where)
         info = NodeInfo(label, f"n{i}", spec, params, preds, [nodes[p].out_shape for p in preds])
         nodes[label] = info
-        _infer(info, input_shapes, where, scope, alphas)
-    return Analysis(G, nodes, inputs, output, alphas)
+        _infer(info, input_shapes, where, scope, alphas, decisions)
+    return Analysis(G, nodes, inputs, output, alphas, decisions)
 
 
 def _check_structure(G: Any, where: str) -> None:
@@ -188,7 +195,7 @@ def _ordered_inputs(G: nx.DiGraph, label: Hashable, spec: OpSpec, index: dict, w
 
 
 def _infer(info: NodeInfo, input_shapes: Mapping[int, Shape] | None, where: str, scope: str,
-           alphas: dict[str, tuple[int, int]]) -> None:
+           alphas: dict[str, tuple[int, int]], decisions: dict[str, tuple[str, int]]) -> None:
     label, spec, params = info.label, info.spec, info.params
     if spec.name == "input":
         info.out_shape = _input_shape(label, params, input_shapes, where)
@@ -197,7 +204,7 @@ def _infer(info: NodeInfo, input_shapes: Mapping[int, Shape] | None, where: str,
     elif spec.name == "subgraph":
         info.sub = analyse(params["graph"], dict(enumerate(info.in_shapes)),
                            where=f"{where}in subgraph {_node(label)}: ", scope=f"{scope}{info.name}_", alphas=alphas,
-                           in_edges=len(info.inputs))
+                           in_edges=len(info.inputs), decisions=decisions)
         if len(info.sub.nodes[info.sub.output].inputs) != 1:
             raise _fail(where, f"subgraph {_node(label)}: a nested graph's output must gather exactly one tensor")
         info.out_shape = info.sub.output_shape
@@ -208,6 +215,7 @@ def _infer(info: NodeInfo, input_shapes: Mapping[int, Shape] | None, where: str,
             raise _fail(where, f"{_node(label)}: {error}") from None
     if spec.name in RELAXED_OPS:
         _claim_alpha(info, where, scope, alphas)
+        _claim_decision(info, where, decisions)
 
 
 def _input_shape(label: Hashable, params: dict, input_shapes: Mapping[int, Shape] | None, where: str) -> Shape:
@@ -238,6 +246,22 @@ def _claim_alpha(info: NodeInfo, where: str, scope: str, alphas: dict[str, tuple
                            f"but this node has {width} alternatives")
     alphas[key] = (max(rows, row + 1), width)
     info.alpha_key = key
+
+
+def _claim_decision(info: NodeInfo, where: str, decisions: dict[str, tuple[str, int]]) -> None:
+    """Name the decision this node implements; one name per α row, one α row per name."""
+    row = (info.alpha_key, info.params["index"])
+    name = info.params.get("decision") or f"{row[0]}[{row[1]}]"
+    known = decisions.get(name, row)
+    if known != row:
+        raise _fail(where, f"{_node(info.label)}: decision {name!r} already names α {known[0]!r} row {known[1]}, "
+                           f"not {row[0]!r} row {row[1]}")
+    other = next((n for n, r in decisions.items() if r == row and n != name), None)
+    if other is not None:
+        raise _fail(where, f"{_node(info.label)}: α {row[0]!r} row {row[1]} implements decision {other!r}, "
+                           f"not {name!r}")
+    decisions[name] = row
+    info.decision = name
 
 
 def input_shapes_arg(input_shape: Shape | Sequence[Shape] | None) -> dict[int, Shape] | None:

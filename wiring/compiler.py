@@ -21,12 +21,9 @@ from torch import nn
 
 import ops
 
+from . import supernet
 from .analysis import Analysis, analyse
 from .errors import GraphError
-
-ALPHAS = "alphas"
-"""Attribute under which architecture parameters (α) live, one per key."""
-
 
 class CompiledGraph(fx.GraphModule):
     """A compiled typed DAG. ``print(model.code)`` shows its ``forward``."""
@@ -35,16 +32,16 @@ class CompiledGraph(fx.GraphModule):
     """Submodule name (``n<i>``) -> graph node label, for nodes of this graph."""
 
     def alphas_by_key(self) -> dict[str, nn.Parameter]:
-        """Architecture parameters by α key (shared keys once, nested subgraphs included)."""
-        return {name.split(".")[-1]: p for name, p in self.named_parameters() if _is_alpha(name)}
+        """Architecture parameters by α key (see :mod:`wiring.supernet`)."""
+        return supernet.alphas(self)
 
     def arch_parameters(self) -> list[nn.Parameter]:
-        """Architecture parameters α (one per key, shared ones once)."""
-        return [p for name, p in self.named_parameters() if _is_alpha(name)]
+        """Architecture parameters α (one per key)."""
+        return list(supernet.alphas(self).values())
 
     def weight_parameters(self) -> list[nn.Parameter]:
         """Every parameter that is not an α: the network's weights."""
-        return [p for name, p in self.named_parameters() if not _is_alpha(name)]
+        return [p for name, p in self.named_parameters() if not supernet.is_alpha(name)]
 
     def _recompile_submodules(self) -> list:
         # fx regenerates every child GraphModule's code whenever the parent
@@ -57,11 +54,6 @@ class CompiledGraph(fx.GraphModule):
         copied = super().__deepcopy__(memo)
         copied.node_names = copy.deepcopy(self.node_names, memo)
         return copied
-
-
-def _is_alpha(name: str) -> bool:
-    parts = name.split(".")
-    return len(parts) >= 2 and parts[-2] == ALPHAS
 
 
 def compile(G: Any, *, seed: int | None = None, mode: str | None = None) -> CompiledGraph:
@@ -86,7 +78,7 @@ def compile(G: Any, *, seed: int | None = None, mode: str | None = None) -> Comp
     analysis = analyse(G)
     with _seeded(seed):
         alphas = {key: nn.Parameter(1e-3 * torch.randn(*shape)) for key, shape in analysis.alphas.items()}
-        return _build(analysis, mode, alphas)
+        return _build(analysis, mode, supernet.Alphas(alphas, mode) if alphas else None)
 
 
 @contextmanager
@@ -99,7 +91,16 @@ def _seeded(seed: int | None) -> Iterator[None]:
         yield
 
 
-def _build(analysis: Analysis, mode: str, alphas: dict[str, nn.Parameter]) -> CompiledGraph:
+def _keys(analysis: Analysis) -> list[str]:
+    """The α keys read by ``analysis``' graph and its subgraphs, sorted."""
+    keys = {info.alpha_key for info in analysis.nodes.values() if info.alpha_key is not None}
+    for info in analysis.nodes.values():
+        if info.sub is not None:
+            keys.update(_keys(info.sub))
+    return sorted(keys)
+
+
+def _build(analysis: Analysis, mode: str, alphas: supernet.Alphas | None, nested: bool = False) -> CompiledGraph:
     graph = fx.Graph()
     root: dict[str, Any] = {}
     values: dict[Hashable, fx.Node] = {}
@@ -107,6 +108,15 @@ def _build(analysis: Analysis, mode: str, alphas: dict[str, nn.Parameter]) -> Co
     for label in analysis.inputs:
         index = analysis.nodes[label].params["index"]
         values[label] = graph.placeholder("x" if single_input else f"x{index}")
+    # One relaxation per α key per forward: drawn at the top, passed down to nested graphs.
+    draws: dict[str, fx.Node] = {}
+    for key in _keys(analysis):
+        if nested:
+            draws[key] = graph.placeholder(f"relax_{key}")
+        else:
+            root[supernet.ALPHAS] = alphas
+            draws[key] = graph.call_module(supernet.ALPHAS, (key,))
+            draws[key].name = f"relax_{key}"
     for label, info in analysis.nodes.items():
         spec, args = info.spec, tuple(values[p] for p in info.inputs)
         if spec.name == "input":
@@ -115,19 +125,20 @@ def _build(analysis: Analysis, mode: str, alphas: dict[str, nn.Parameter]) -> Co
             graph.output(args[0] if len(args) == 1 else args)
             continue
         if info.alpha_key is not None:
-            target = f"{ALPHAS}.{info.alpha_key}"
-            root[target] = alphas[info.alpha_key]
-            row = graph.call_function(operator.getitem, (graph.get_attr(target), info.params["index"]))
+            row = graph.call_function(operator.getitem, (draws[info.alpha_key], info.params["index"]))
             args = (*args, row)
         if spec.function is not None:
             values[label] = graph.create_node("call_function", spec.function, args, dict(info.params), name=info.name)
             continue
         if spec.name == "subgraph":
-            module = _build(info.sub, mode, alphas)
+            module = _build(info.sub, mode, alphas, nested=True)
+            args = (*args, *(draws[key] for key in _keys(info.sub)))
         else:
             module = spec.build(info.in_shapes, info.out_shape, info.params)
             if isinstance(module, ops.modules.Relaxed):
                 module.mode = mode
+                module.decision, module.key, module.row = info.decision, info.alpha_key, info.params["index"]
+                module.choices = supernet.choice_names(spec.name, info.params, info.inputs)
         root[info.name] = module
         values[label] = graph.call_module(info.name, args)
     graph.lint()

@@ -28,7 +28,7 @@ from torch import nn
 
 from generators.checks import positive_int
 
-from ..base import Decision, Space
+from ..base import Decision, Space, supernet_alphas
 from ..constraint import Constraint
 from ..errors import SpaceError
 from .genotypes import CELLS, PRIMITIVES, Genotype, format_genotype, freeze, parse_genotype
@@ -202,12 +202,9 @@ class DartsSpace(Space):
         """
         rows = self.nodes * (self.nodes + 3) // 2
         cells = {}
+        found = supernet_alphas(model, {cell: (rows, len(PRIMITIVES)) for cell in CELLS}, self.name)
         for cell in CELLS:
-            alpha = _alpha(model, cell)
-            if alpha is None or tuple(alpha.shape) != (rows, len(PRIMITIVES)):
-                found = None if alpha is None else tuple(alpha.shape)
-                raise SpaceError(f"{self.name}: derive needs the compiled supernet's α 'alphas.{cell}' of shape "
-                                 f"({rows}, {len(PRIMITIVES)}), found {found}")
+            alpha = found[cell]
             weights = torch.softmax(alpha.detach().float(), dim=-1)[:, 1:]  # column 0 is 'none'
             nodes, start = [], 0
             for j in range(2, 2 + self.nodes):
@@ -235,15 +232,6 @@ class DartsSpace(Space):
         choices = [[((op_a, a), (op_b, b)) for a, b in itertools.combinations(range(j), 2) for op_a in OPS
                     for op_b in OPS] for j in range(2, 2 + self.nodes)]
         return (list(nodes) for nodes in itertools.product(*choices))
-
-
-def _alpha(model: nn.Module, key: str) -> torch.Tensor | None:
-    """The α shared under ``key``: the parameter named ``alphas.<key>`` (in whichever cell module first holds it)."""
-    found = {id(p): p for name, p in model.named_parameters(remove_duplicate=False)
-             if name.split(".")[-2:] == ["alphas", key]}
-    if len(found) > 1:
-        raise SpaceError(f"darts: the model holds {len(found)} different α named 'alphas.{key}'; expected one shared")
-    return next(iter(found.values()), None)
 
 
 def space(*, channels: int = 16, layers: int = 8, nodes: int = 4, num_classes: int = 10, image_size: int = 32,

@@ -139,7 +139,14 @@ class MacroSpace(TokenSpace):
         return G
 
     def supernet(self) -> nx.DiGraph:
-        return self._network(None, None)
+        return self.tag_decisions(self._network(None, None))
+
+    def decision_rows(self) -> dict[str, tuple[str, int]]:
+        rows = {}
+        for t in range(self.layers):
+            rows[f"layer{t}.op"] = ("op", t)
+            rows.update({f"layer{t}.skip{i}": ("skip", t * (t - 1) // 2 + i) for i in range(t)})
+        return rows
 
     def derive(self, model: nn.Module) -> tuple[Layer, ...]:
         pairs = self.layers * (self.layers - 1) // 2

@@ -178,7 +178,16 @@ class MicroSpace(TokenSpace):
         if self.network != "search":
             raise SpaceError(f"{self.name}: the supernet is the search network; build it with network='search', "
                              f"got network={self.network!r}")
-        return self._network(None, None)
+        return self.tag_decisions(self._network(None, None))
+
+    def decision_rows(self) -> dict[str, tuple[str, int]]:
+        rows = {}
+        for cell in CELLS:
+            for i in range(self.nodes):
+                for j, s in enumerate(SLOTS):
+                    rows[f"{cell}.node{i}.input_{s}"] = (f"{cell}_in{i}", j)
+                    rows[f"{cell}.node{i}.op_{s}"] = (f"{cell}_op", 2 * i + j)
+        return rows
 
     def derive(self, model: nn.Module) -> MicroArch:
         shapes = {}

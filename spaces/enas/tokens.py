@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..base import Arch, Decision, Space
+from ..base import Arch, Decision, Space, supernet_alphas
 from ..constraint import Constraint
 from ..errors import SpaceError
 
@@ -146,19 +146,8 @@ def int_tokens(text: Any, count: int, space: str) -> list[int]:
 
 
 def alphas(model: nn.Module, shapes: Mapping[str, tuple[int, int]], space: str) -> dict[str, torch.Tensor]:
-    """The α matrix of every key of ``shapes`` in a compiled supernet (``alphas.<key>`` parameters), detached."""
-    found = {}
-    for name, param in model.named_parameters():
-        parts = name.split(".")
-        if len(parts) >= 2 and parts[-2] == "alphas":
-            found[parts[-1]] = param.detach()
-    for key, shape in shapes.items():
-        if key not in found:
-            raise SpaceError(f"{space}: the model has no α {key!r}; derive() reads this space's compiled supernet()")
-        if tuple(found[key].shape) != shape:
-            raise SpaceError(f"{space}: α {key!r} has shape {tuple(found[key].shape)}, expected {shape}; "
-                             f"was the supernet built with other options?")
-    return {key: found[key] for key in shapes}
+    """The α matrix of every key of ``shapes`` in a compiled supernet, detached (:func:`~spaces.base.supernet_alphas`)."""
+    return supernet_alphas(model, dict(shapes), space)
 
 
 def argmax(row: torch.Tensor) -> int:

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import networkx as nx
 from torch import nn
 
-from ..base import Decision, Space
+from ..base import Decision, Space, supernet_alphas
 from ..constraint import Constraint
 from ..errors import SpaceError
 from . import networks
@@ -251,11 +251,8 @@ class RandWireSpace(Space):
 
     def derive(self, model: nn.Module) -> Generator:
         """The model of the largest α in a compiled :meth:`supernet`, with its default parameters and seed 0."""
-        alphas = [p for name, p in model.named_parameters() if name.split(".")[-2:] == ["alphas", "model"]]
-        if len(alphas) != 1 or tuple(alphas[0].shape) != (1, len(self.models)):
-            raise SpaceError(f"randwire: derive needs a compiled supernet with one α 'alphas.model' of shape "
-                             f"(1, {len(self.models)}), found {[tuple(a.shape) for a in alphas]}")
-        best = self.models[int(alphas[0].detach()[0].argmax())]
+        alpha = supernet_alphas(model, {"model": (1, len(self.models))}, "randwire")["model"]
+        best = self.models[int(alpha[0].argmax())]
         return Generator(best, self.defaults[best], 0)
 
     # -- finite ------------------------------------------------------------------

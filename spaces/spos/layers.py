@@ -18,9 +18,8 @@ from torch import nn
 
 import ops
 import wiring
-from wiring.compiler import ALPHAS
 
-from ..base import Decision, DecisionSpace
+from ..base import Decision, DecisionSpace, supernet_alphas
 from ..constraint import Constraint
 from ..errors import SpaceError
 
@@ -130,19 +129,15 @@ class LayerSpace(DecisionSpace):
         """Each layer a ``choice`` node over its candidates with its own α key ``layer<i>``."""
         G = self._relaxed(self.supernet_params)
         G.graph["space"]["supernet"] = True
-        return G
+        return self.tag_decisions(G)
+
+    def decision_rows(self) -> dict[str, tuple[str, int]]:
+        return {d.name: (d.name, 0) for d in self._decisions}
 
     def derive(self, model: nn.Module) -> tuple[int, ...]:
         """The argmax of each layer's α (first index on ties)."""
-        named = dict(model.named_parameters())
-        arch = []
-        for i, cands in enumerate(self.candidates):
-            alpha = named.get(f"{ALPHAS}.layer{i}")
-            if alpha is None or alpha.shape[-1] != len(cands):
-                raise SpaceError(f"{self.name}: model has no α '{ALPHAS}.layer{i}' of width {len(cands)}; "
-                                 f"compile space.supernet()")
-            arch.append(int(alpha.detach().reshape(-1, len(cands))[0].argmax()))
-        return tuple(arch)
+        found = supernet_alphas(model, {f"layer{i}": (1, len(c)) for i, c in enumerate(self.candidates)}, self.name)
+        return tuple(int(found[f"layer{i}"][0].argmax()) for i in range(len(self.candidates)))
 
     # -- graphs ---------------------------------------------------------------
 

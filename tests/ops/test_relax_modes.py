@@ -8,7 +8,8 @@ import torch
 
 import ops
 import wiring
-from ops import OpError, functional as fn, modules, relax
+from ops import OpError, functional as fn, modules
+from wiring import supernet as supernet_core
 
 MODES = ["softmax", "sigmoid", "gumbel", "single_path", "binary"]
 CANDIDATES = [{"op": "sep_conv", "params": {"channels": 3}}, {"op": "max_pool"}, {"op": "zero"}, {"op": "identity"}]
@@ -145,9 +146,11 @@ def test_single_path_samples_uniformly_from_its_generator_when_no_active():
 # -- binary (ProxylessNAS two-path) ----------------------------------------------------
 
 
-def test_binary_runs_one_candidate_per_forward():
+@pytest.mark.parametrize("estimator, recomputed", [("two", 1), ("full_v2", 3)])
+def test_binary_runs_one_candidate_per_forward(estimator, recomputed):
     x = torch.randn(2, 3, 6, 6)
     m = mixed("binary")
+    m.estimator = estimator
     ys = outputs(m, x)
     calls = count_calls(m)
     m.generator = torch.Generator().manual_seed(1)
@@ -156,23 +159,25 @@ def test_binary_runs_one_candidate_per_forward():
         out = m(x, alpha)
         assert sum(calls) == n  # one path's activations
         torch.testing.assert_close(out, ys[m.sampled])
-    # only the backward (for ∂L/∂g of the inactive path) recomputes the second path
+    # only the backward (for ∂L/∂g of the inactive paths) recomputes them: one for "two", all others for "full_v2"
     out.sum().backward()
-    assert sum(calls) == 9
+    assert sum(calls) == 8 + recomputed
 
 
-def binary_grad_by_hand(alpha, xs, w, pair):
-    dg = torch.stack([(w * xs[j]).sum() for j in pair])
-    p = torch.softmax(alpha.detach()[list(pair)], 0)
+def binary_grad_by_hand(alpha, xs, w, involved):
+    dg = torch.stack([(w * xs[j]).sum() for j in involved])
+    p = torch.softmax(alpha.detach()[list(involved)], 0)
     grad = torch.zeros_like(alpha)
-    for i in range(2):
-        for j in range(2):
-            grad[pair[i]] += dg[j] * p[j] * (float(i == j) - p[i])
+    for i in range(len(involved)):
+        for j in range(len(involved)):
+            grad[involved[i]] += dg[j] * p[j] * (float(i == j) - p[i])
     return grad
 
 
-def test_binary_alpha_gradient_follows_the_two_path_formula():
+@pytest.mark.parametrize("estimator", ["two", "full_v2"])
+def test_binary_alpha_gradient_follows_the_reference_formula(estimator):
     m = modules.Select(mode="binary")
+    m.estimator = estimator
     xs = [torch.randn(2, 3, requires_grad=True) for _ in range(4)]
     w = torch.randn(2, 3)
     for seed in range(5):
@@ -181,12 +186,12 @@ def test_binary_alpha_gradient_follows_the_two_path_formula():
         alpha = torch.tensor([0.2, -0.4, 0.7, 0.0], requires_grad=True)
         m.generator = torch.Generator().manual_seed(seed)
         out = m(*xs, alpha)
-        row, pair, old = m.last_paths
-        assert pair[0] == m.sampled != pair[1]
+        involved = m.last_draw.involved[0]
+        assert involved[0] == m.sampled and len(involved) == (2 if estimator == "two" else 4)
         torch.testing.assert_close(out, xs[m.sampled])
         (w * out).sum().backward()
-        torch.testing.assert_close(alpha.grad, binary_grad_by_hand(alpha, xs, w, pair))
-        assert set(alpha.grad.nonzero().flatten().tolist()) <= set(pair)
+        torch.testing.assert_close(alpha.grad, binary_grad_by_hand(alpha, xs, w, involved))
+        assert set(alpha.grad.nonzero().flatten().tolist()) <= set(involved)
         for j, x in enumerate(xs):  # gate value 1: the active path gets ∂L/∂y unchanged
             if j == m.sampled:
                 torch.testing.assert_close(x.grad, w)
@@ -197,12 +202,13 @@ def test_binary_alpha_gradient_follows_the_two_path_formula():
 def test_binary_alpha_gradient_tiny_example_by_hand():
     """α = (0, 0, log 3): the pair (2, 0) with p over the pair = (3/4, 1/4)."""
     m = modules.Select(mode="binary")
+    m.estimator = "two"
     xs = [torch.tensor([1.0]), torch.tensor([5.0]), torch.tensor([2.0])]
     alpha = torch.tensor([0.0, 0.0, torch.log(torch.tensor(3.0))], requires_grad=True)
     for seed in range(50):  # find a draw whose pair is (active 2, inactive 0)
         m.generator = torch.Generator().manual_seed(seed)
         out = m(*xs, alpha)
-        if m.last_paths[1] == (2, 0):
+        if m.last_draw.involved[0] == (2, 0):
             break
     else:
         pytest.fail("no draw of the pair (2, 0)")
@@ -212,28 +218,38 @@ def test_binary_alpha_gradient_tiny_example_by_hand():
     torch.testing.assert_close(alpha.grad, torch.tensor([-0.5625, 0.0, 0.5625]))
 
 
-def test_binary_without_alpha_grad_skips_the_second_path():
+def test_binary_without_alpha_grad_skips_the_other_paths_and_draws_from_p():
     x = torch.randn(1, 3, 6, 6, requires_grad=True)
     m = mixed("binary")
     calls = count_calls(m)
     m(x, torch.randn(4)).sum().backward()
     assert sum(calls) == 1
+    # a weight step draws its one path from p = softmax(α), as the reference's binarize() in weight mode
+    alpha = torch.tensor([2.0, 0.0, -1.0, 0.5])
+    m.generator = torch.Generator().manual_seed(0)
+    picks = [m(x, alpha) is not None and m.sampled for _ in range(4000)]
+    freq = torch.bincount(torch.tensor(picks), minlength=4).double() / len(picks)
+    torch.testing.assert_close(freq, torch.softmax(alpha.double(), 0), atol=0.03, rtol=0)
 
 
 def test_binary_rescale_keeps_the_pair_mass():
-    alpha = torch.nn.Parameter(torch.tensor([[0.1, 0.5, -0.3, 0.2]]))
-    model = torch.nn.Module()
-    model.m = modules.Select(mode="binary")
-    model.m.generator = torch.Generator().manual_seed(3)
-    xs = [torch.randn(3) for _ in range(4)]
-    model.m(*xs, alpha[0]).sum().backward()
-    _, pair, old = model.m.last_paths
-    before = torch.logsumexp(alpha.detach()[0, list(pair)], 0)
+    model = wiring.compile(supernet(), seed=0, mode="binary")
+    supernet_core.set_estimator(model, "two")
+    alpha = model.alphas_by_key()["k"]
+    for seed in range(20):  # a draw whose select reads c2, so that both rows of "k" get a gradient
+        supernet_core.set_generator(model, seed)
+        torch.nn.functional.cross_entropy(model(torch.randn(2, 3, 6, 6)), torch.tensor([0, 1])).backward()
+        if alpha.grad is not None and (alpha.grad != 0).any(dim=1).all():
+            break
+        model.zero_grad(set_to_none=True)
+    pairs = dict(supernet_core.states(model))["k"].last.involved
+    before = [torch.logsumexp(alpha.detach()[r, list(pair)], 0) for r, pair in enumerate(pairs)]
     with torch.no_grad():
         alpha -= 0.5 * alpha.grad
-    relax.rescale(model)
-    torch.testing.assert_close(torch.logsumexp(alpha.detach()[0, list(pair)], 0), before)
-    assert model.m.last_paths is None
+    supernet_core.rescale(model)
+    for r, pair in enumerate(pairs):  # once per row, though two sites could read it
+        torch.testing.assert_close(torch.logsumexp(alpha.detach()[r, list(pair)], 0), before[r])
+    assert dict(supernet_core.states(model))["k"].last is None
 
 
 # -- compiled supernets ----------------------------------------------------------------
@@ -267,8 +283,8 @@ def supernet():
 @pytest.mark.parametrize("mode", MODES)
 def test_compiled_supernet_forward_backward(mode):
     model = wiring.compile(supernet(), seed=0, mode=mode)
-    relax.set_generator(model, 0)
-    found = relax.sites(model)
+    supernet_core.set_generator(model, 0)
+    found = supernet_core.sites(model)
     assert len(found) == 3 and all(s.module.mode == mode for s in found)
     assert sorted((s.key, s.row) for s in found if s.key == "k") == [("k", 0), ("k", 1)]
     x = torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(0))
@@ -285,36 +301,39 @@ def test_compiled_supernet_forward_backward(mode):
     else:
         assert any(g is not None and g.abs().sum() > 0 for g in alpha_grads)
     if mode in ("gumbel", "single_path", "binary"):  # reproducible from the generator
-        first = [s.module.sampled for s in found]
-        relax.set_generator(model, 0)
+        first = supernet_core.last_index(model)
+        assert set(first) == {"k[0]", "k[1]"} | {s.decision for s in found if s.key != "k"}
+        supernet_core.set_generator(model, 0)
         again = model(x)
-        assert [s.module.sampled for s in found] == first
-        relax.set_generator(model, 0)
+        assert supernet_core.last_index(model) == first
+        supernet_core.set_generator(model, 0)
         torch.testing.assert_close(model(x), again)
 
 
-def test_set_paths_by_key_row_and_by_path():
+def test_set_paths_by_decision_by_key_row_and_site_override():
     model = wiring.compile(supernet(), seed=0, mode="single_path")
-    found = {(s.key, s.row): s for s in relax.sites(model) if s.key == "k"}
-    sel = next(s for s in relax.sites(model) if s.key != "k")
-    chosen = relax.set_paths(model, {("k", 0): 2, ("k", 1): 1, sel.path: 0})
-    assert chosen == {found["k", 0].path: 2, found["k", 1].path: 1, sel.path: 0}
+    found = {(s.key, s.row): s for s in supernet_core.sites(model) if s.key == "k"}
+    sel = next(s for s in supernet_core.sites(model) if s.key != "k")
+    chosen = supernet_core.set_paths(model, {"k[0]": 2, ("k", 1): 1, sel.decision: 0})
+    assert chosen == {"k[0]": 2, "k[1]": 1, sel.decision: 0}
     calls = {key: count_calls(s.module) for key, s in found.items()}
     model(torch.randn(1, 3, 6, 6))
     assert calls["k", 0] == [0, 0, 1] and calls["k", 1] == [0, 1, 0]
-    relax.set_paths(model, lambda site: None)
-    assert all(s.module.active is None for s in relax.sites(model))
-    with pytest.raises(OpError, match="out of range"):
-        relax.set_paths(model, {("k", 0): 3})
+    supernet_core.set_paths(model, {"k[0]": 2}, sites_too={found["k", 0].path: 0})  # one site overridden
+    model(torch.randn(1, 3, 6, 6))
+    assert calls["k", 0] == [1, 0, 1]
+    assert supernet_core.set_paths(model, lambda d: None) == {"k[0]": None, "k[1]": None, sel.decision: None}
+    with pytest.raises(wiring.GraphError, match="index in 0..2"):
+        supernet_core.set_paths(model, {"k[0]": 3})
 
 
 def test_set_tau_and_generator_validation():
     model = wiring.compile(supernet(), seed=0, mode="gumbel")
-    relax.set_tau(model, 0.25)
-    assert all(s.module.tau == 0.25 for s in relax.sites(model))
-    with pytest.raises(OpError):
-        relax.set_tau(model, 0)
-    with pytest.raises(OpError):
-        relax.set_generator(model, "seed")
-    relax.set_generator(model, None)
-    assert all(s.module.generator is None for s in relax.sites(model))
+    supernet_core.set_tau(model, 0.25)
+    assert all(state.tau == 0.25 for _, state in supernet_core.states(model))
+    with pytest.raises(wiring.GraphError):
+        supernet_core.set_tau(model, 0)
+    with pytest.raises(wiring.GraphError):
+        supernet_core.set_generator(model, "seed")
+    supernet_core.set_generator(model, None)
+    assert all(state.generator is None for _, state in supernet_core.states(model))

@@ -289,7 +289,7 @@ def test_derive_takes_the_argmax_of_every_alpha_row():
     space = small()
     model = wiring.compile(space.supernet(), seed=0)
     target = space.decode(NASNET_ENCODING)
-    alphas = {name.split(".")[-1]: p for name, p in model.named_parameters() if ".alphas." in name}
+    alphas = model.alphas_by_key()
     with torch.no_grad():
         for decision, index in zip(space.decisions(), space.to_decisions(target)):
             kind, block, field = decision.name.split("_")
@@ -302,12 +302,13 @@ def test_derive_takes_the_argmax_of_every_alpha_row():
 
 def test_derive_reads_the_combination_and_refuses_foreign_models():
     space = small(op_set="nasnet")
-    shapes = analyse(space.supernet()).alphas
-    holder = nn.Module()
-    holder.alphas = nn.ParameterDict({key: nn.Parameter(torch.zeros(shape)) for key, shape in shapes.items()})
+    holder = wiring.compile(space.supernet(), seed=0)
+    alphas = holder.alphas_by_key()
     with torch.no_grad():
-        holder.alphas["reduce_comb"][3, 1] = 1.0
-        holder.alphas["normal_op"][9, 12] = 1.0
+        for a in alphas.values():
+            a.zero_()
+        alphas["reduce_comb"][3, 1] = 1.0
+        alphas["normal_op"][9, 12] = 1.0
     arch = space.derive(holder)
     assert arch.reduce[3].comb == "concat" and arch.normal[4].op2 == "sep_conv_7x7"
     assert arch.normal[0] == Block(0, "skip_connect", 0, "skip_connect", "add")

@@ -19,8 +19,11 @@ import ops
 from wiring.analysis import stable_order
 
 
-def interpret(G: nx.DiGraph, model: torch.nn.Module, *inputs: torch.Tensor, scope: str = "_"):
+def interpret(G: nx.DiGraph, model: torch.nn.Module, *inputs: torch.Tensor, scope: str = "_",
+              root: torch.nn.Module | None = None):
     """Evaluate ``G`` on ``inputs`` (in input-index order) with the weights of ``model = wiring.compile(G)``.
+
+    ``root`` is the top-level compiled model when ``model`` is a nested subgraph's module (it holds the α).
 
     ``scope`` prefixes the private α key of an unkeyed relaxed node (``_n3``;
     ``_n2_n3`` inside the subgraph node ``n2``).
@@ -44,10 +47,10 @@ def interpret(G: nx.DiGraph, model: torch.nn.Module, *inputs: torch.Tensor, scop
             return xs[0] if len(xs) == 1 else tuple(xs)
         elif spec.name == "subgraph":
             values[label] = interpret(params["graph"], getattr(model, name_of[label]), *xs,
-                                      scope=f"{scope}{name_of[label]}_")
+                                      scope=f"{scope}{name_of[label]}_", root=root if root is not None else model)
         elif spec.name in ("choice", "select"):
             key = params["key"] if params["key"] is not None else f"{scope}{name_of[label]}"
-            alpha = model.get_parameter(f"alphas.{key}")[params["index"]]
+            alpha = (root if root is not None else model).get_parameter(f"alphas.{key}")[params["index"]]
             module = getattr(model, name_of[label])
             values[label] = module(xs[0], alpha) if spec.name == "choice" else module(*xs, alpha)
         elif spec.function is not None:

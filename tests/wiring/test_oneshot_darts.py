@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import pytest
 import torch
+
+from wiring import supernet
 from torch import nn
 
 from spaces.darts import PRIMITIVES, SMALL, space
@@ -54,9 +56,9 @@ def test_darts_one_epoch(sp, data, order):
     assert set(alphas) == {"normal", "reduce"}
     assert all(tuple(a.shape) == (14, 8) and torch.isfinite(a).all() for a in alphas.values())
     model = result.model
-    # α shared per cell type: several cells name it, two distinct tensors exist
-    named = [(n, p) for n, p in model.named_parameters(remove_duplicate=False) if ".alphas." in f".{n}"]
-    assert len(named) > 2 and len({id(p) for _, p in named}) == 2
+    # α shared per cell type: one tensor per type, read by the sites of every cell of that type
+    assert sorted(n for n, _ in model.named_parameters() if n.startswith("alphas.")) == ["alphas.normal", "alphas.reduce"]
+    assert len({len(d.sites) for d in supernet.decisions(model) if d.key == "normal"}) == 1  # one site per cell
     assert torch.equal(alphas["normal"], model.alphas_by_key()["normal"].detach())
     # α moved away from its initialisation (1e-3·N(0, 1)) by the Adam steps
     from wiring import compile as compile_graph

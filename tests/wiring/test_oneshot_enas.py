@@ -10,7 +10,7 @@ import torch
 from spaces import enas, nasrl
 from wiring.search.evaluators import fit_input
 from wiring.search.oneshot import ENAS
-from wiring.search.oneshot.enas import decision_rows, shared_accuracy
+from wiring.search.oneshot.enas import decision_names, shared_accuracy
 from wiring.search.reinforce import Reinforce
 from wiring.search.strategy import SearchError
 
@@ -148,17 +148,18 @@ def test_one_path_per_child_step_macro(macro, data):
 
 
 def test_decision_rows_follow_the_alpha_layout(macro):
-    from wiring import compile as compile_graph
+    from wiring import compile as compile_graph, supernet
 
-    rows = decision_rows(macro, compile_graph(macro.supernet(), seed=0, mode="single_path"))
-    names = [d.name for d in macro.decisions()]
-    assert rows[names.index("layer3.op")] == ("op", 3)
-    assert rows[names.index("layer2.skip1")] == ("skip", 2)  # row t(t-1)/2 + i
+    def rows(space):
+        model = compile_graph(space.supernet(), seed=0, mode="single_path")
+        assert decision_names(space, model) == [d.name for d in space.decisions()]
+        return {d.name: (d.key, d.row) for d in supernet.decisions(model)}
+
+    assert rows(macro)["layer3.op"] == ("op", 3)
+    assert rows(macro)["layer2.skip1"] == ("skip", 2)  # row t(t-1)/2 + i
     micro = enas.space(**TINY_MICRO)
-    rows = decision_rows(micro, compile_graph(micro.supernet(), seed=0, mode="single_path"))
-    names = [d.name for d in micro.decisions()]
-    assert rows[names.index("reduce.node1.op_b")] == ("reduce_op", 3)
-    assert rows[names.index("normal.node1.input_a")] == ("normal_in1", 0)
+    assert rows(micro)["reduce.node1.op_b"] == ("reduce_op", 3)
+    assert rows(micro)["normal.node1.input_a"] == ("normal_in1", 0)
 
 
 @pytest.mark.parametrize("bad", [{"epochs": 0}, {"batch_size": -1}, {"controller_steps": 0},

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from ops.relax import sites
+from wiring.supernet import last_index, set_generator, sites, states
 from spaces.constraint import LatencyTable
 from spaces.proxyless import SMALL, space
 from wiring.data import load_dataset
@@ -17,6 +17,7 @@ from wiring.search.strategy import SearchError
 from tiny_data import digits
 
 OPTIONS = {"epochs": 1, "batch_size": 64, "progress": False}
+PX = {**OPTIONS, "epochs": 2, "warmup_epochs": 0, "arch_every": 1}  # α steps in the 2nd search epoch, every step
 
 
 @pytest.fixture(scope="module")
@@ -60,21 +61,19 @@ def test_layer_latencies(sp, table):
 
 
 def test_proxyless_end_to_end_and_deterministic(sp, data, table):
-    runs = [ProxylessNAS(sp, seed=3, latency=table, latency_weight=0.1, **OPTIONS).search(data) for _ in range(2)]
+    runs = [ProxylessNAS(sp, seed=3, latency=table, latency_weight=0.1, **PX).search(data) for _ in range(2)]
     r = runs[0]
     sp.check(r.arch)
-    assert r.epochs_run == 1 and len(r.alpha_history) == 1
-    assert len(r.latency_history) == 1 + 1  # initial + one α step (64 of 128 images per half)
+    assert r.epochs_run == 2 and len(r.alpha_history) == 2
+    assert len(r.latency_history) == 1 + 1  # initial + one α step in epoch 1 (64 of 128 images per half)
     assert runs[1].arch == r.arch and runs[1].latency_history == r.latency_history
     for key, a in r.alpha_history[0].items():
         assert torch.equal(a, runs[1].alpha_history[0][key])
 
 
 def test_proxyless_one_path_per_forward(sp, data):
-    strategy = ProxylessNAS(sp, **OPTIONS)
+    strategy = ProxylessNAS(sp, estimator="two", **OPTIONS)
     model = strategy.build_model()
-    from ops.relax import set_generator
-
     set_generator(model, 0)
     found = sites(model)
     assert found
@@ -99,7 +98,7 @@ def test_proxyless_one_path_per_forward(sp, data):
 
 
 def test_latency_weight_lowers_expected_latency(sp, data, table):
-    options = {**OPTIONS, "batch_size": 16, "arch_lr": 0.05}  # 4 α steps
+    options = {**PX, "batch_size": 16, "arch_lr": 0.05}  # 4 α steps, in epoch 1
     free = ProxylessNAS(sp, seed=1, latency=table, latency_weight=0.0, **options).search(data)  # E[LAT] tracked
     heavy = ProxylessNAS(sp, seed=1, latency=table, latency_weight=10.0, **options).search(data)
     assert len(free.latency_history) == len(heavy.latency_history) == 5
@@ -124,7 +123,7 @@ def test_gdas_end_to_end_and_tau(sp, data):
     # τ reaches the modules during the search
     model = g.build_model()
     g.before_epoch(model, 4)
-    assert all(s.module.tau == pytest.approx(0.1) for s in sites(model))
+    assert all(state.tau == pytest.approx(0.1) for _, state in states(model))
 
 
 def test_bad_options(sp, data):
@@ -175,3 +174,28 @@ def test_derived_subnet_keeps_its_inherited_weights(sp, data, table):
         assert torch.allclose(expected, got, atol=1e-5), sp.encode(arch)
         outputs.append(got)
     assert not torch.allclose(*outputs, atol=1e-4)  # other paths, other weights
+
+
+class _CountingProxyless(ProxylessNAS):
+    """Records the epoch of every α step."""
+
+    def before_epoch(self, model, epoch):
+        self.epoch = epoch
+        super().before_epoch(model, epoch)
+
+    def after_alpha_step(self, model):
+        self.alpha_epochs.append(self.epoch)
+        super().after_alpha_step(model)
+
+
+def test_proxyless_warm_up_and_one_alpha_step_per_five_weight_steps(sp, data):
+    """The reference schedule: no α step in warm-up or in the first search epoch, then one after every 5th weight
+    step (64 weight-half images / batch 8 = 8 weight steps per epoch: one α step each)."""
+    strategy = _CountingProxyless(sp, seed=0, epochs=3, warmup_epochs=1, batch_size=8, progress=False)
+    strategy.alpha_epochs = []
+    result = strategy.search(data)
+    assert strategy.alpha_epochs == [2, 3]
+    initial = strategy.build_model().alphas_by_key()
+    for key, a in result.alpha_history[1].items():  # after the warm-up and the first search epoch: untouched
+        assert torch.equal(a, initial[key].detach()), key
+    assert any(not torch.equal(a, initial[key].detach()) for key, a in result.alpha_history[-1].items())

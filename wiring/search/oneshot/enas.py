@@ -59,11 +59,10 @@ scripts leave it unset). Not reproduced: the micro controller's attention
 over earlier nodes for input choices (a linear head per decision here),
 dropout, drop-path and the auxiliary head.
 
-Paths: the decision that each α row of the supernet stands for is read off the
-space's own ``derive`` once per search (:func:`decision_rows`): α is set to
-known one-hot patterns and ``space.to_decisions(space.derive(model))`` read back.
-Every relaxed module then takes the sampled index of its row's decision
-(:class:`Paths`). A ``choice`` whose only consumer is an unselected input of a
+Paths: the space says which α row implements each decision
+(``space.decision_rows()``; the compiled supernet names them, :mod:`wiring.supernet`),
+so a sampled architecture sets each decision's row once and every site of the row
+follows it (:class:`Paths`). A ``choice`` whose only consumer is an unselected input of a
 ``select`` (the micro supernet computes one ``choice`` per candidate input) is
 set to a parameter-free candidate whose output the ``select`` discards, so only
 the sampled path's weights and batch-norm statistics are used.
@@ -96,7 +95,7 @@ pending tells are empty between epochs (every controller step tells it exactly
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,87 +103,48 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from ops.functional import identity
+from ops.modules import FunctionOp, MixedOp, Select
+from wiring import supernet
+
 from ..reinforce import Reinforce
 from ..strategy import SearchError
 from .checkpoint import Checkpoint, PathArg, checkpoint_path
 from .darts import OneShotResult, _logits, cross_entropy
 from .loop import Progress, check_data, seeded
 
-Row = tuple[Hashable, int]
-
 
 # -- paths ------------------------------------------------------------------------------------
 
 
-def decision_rows(space: Any, model: nn.Module) -> list[Row | None]:
-    """For each decision of ``space``, the α ``(key, row)`` of ``model`` that ``space.derive`` reads for it.
+def decision_names(space: Any, model: nn.Module) -> list[str]:
+    """The names of ``space``'s decisions, once checked to be the decisions of the compiled supernet
+    ``model`` (``space.decision_rows()``, see :mod:`wiring.supernet`), with as many choices each.
 
-    ``None`` for a decision with one choice. :class:`SearchError` unless the α rows of more than one
-    column and the decisions of more than one choice correspond one-to-one, column ``c`` of a row
-    giving choice ``c`` of its decision (probed with one-hot α, restored afterwards)."""
-    alphas = model.alphas_by_key()
-    for key, a in alphas.items():
-        if a.dim() != 2:
-            raise SearchError(f"α {key!r} has shape {tuple(a.shape)}; ENAS needs one row per decision")
-    rows = [(key, r) for key, a in alphas.items() for r in range(a.shape[0]) if a.shape[1] > 1]
-    saved = {key: a.detach().clone() for key, a in alphas.items()}
-    try:
-        with torch.no_grad():
-            codes = [0] * len(space.decisions())
-            for bit in range(len(rows).bit_length()):  # row n (1-based) sets column 1 where bit `bit` of n is set
-                got = _derived(space, model, {row: 1 for n, row in enumerate(rows, 1) if n >> bit & 1})
-                codes = [code | (1 << bit if value else 0) for code, value in zip(codes, got)]
-            mapping = [rows[code - 1] if 0 < code <= len(rows) else None for code in codes]
-            _check_rows(space, model, rows, mapping)
-    finally:
-        with torch.no_grad():
-            for key, a in alphas.items():
-                a.copy_(saved[key])
-    return mapping
-
-
-def _derived(space: Any, model: nn.Module, onehot: dict[Row, int]) -> list[int]:
-    """``space``'s decisions derived from α all zero but ``onehot[(key, row)]`` (a column) set to 1."""
-    alphas = model.alphas_by_key()
-    for a in alphas.values():
-        a.zero_()
-    for (key, r), c in onehot.items():
-        alphas[key][r, c] = 1.0
-    return list(space.to_decisions(space.derive(model)))
-
-
-def _check_rows(space: Any, model: nn.Module, rows: list[Row], mapping: list[Row | None]) -> None:
-    decisions = space.decisions()
-    widths = {(key, r): a.shape[1] for key, a in model.alphas_by_key().items() for r in range(a.shape[0])}
+    :class:`SearchError` saying why otherwise: ENAS' controller emits ``space.decisions()`` token by
+    token, so each must be one α row of the supernet."""
     name = type(space).__name__
-    for d, row in zip(decisions, mapping):
+    if space.decision_rows() is None:
+        raise SearchError(f"{name}: its supernet's α rows are not its decisions (decision_rows() is None); ENAS "
+                          f"needs one α row per decision")
+    found = {d.name: d for d in supernet.decisions(model)}
+    for d in space.decisions():
+        row = found.pop(d.name, None)
         if row is None and len(d.choices) > 1:
-            raise SearchError(f"{name}: no α row of the supernet derives decision {d.name!r}; ENAS needs one α row "
-                              f"per decision")
-        if row is not None and widths[row] != len(d.choices):
-            raise SearchError(f"{name}: decision {d.name!r} has {len(d.choices)} choices but its α row {row} has "
-                              f"{widths[row]} columns")
-    used = [row for row in mapping if row is not None]
-    if len(set(used)) != len(used) or set(used) != set(rows):
-        missed = sorted(map(str, set(rows) - set(used)))
-        raise SearchError(f"{name}: the supernet's α rows and the decisions do not correspond one-to-one "
-                          f"(rows no single decision derives from: {missed or 'none'})")
-    width = max((widths[row] for row in rows), default=1)
-    for shift in range(width):  # every column of every row, each row shifted differently
-        onehot = {row: (shift + n) % widths[row] for n, row in enumerate(rows)}
-        expected = [0 if row is None else onehot[row] for row in mapping]
-        got = _derived(space, model, onehot)
-        if got != expected:
-            raise SearchError(f"{name}: derive does not read decisions as the argmax of one α row each "
-                              f"(expected {expected}, got {got})")
+            raise SearchError(f"{name}: no α row of the supernet implements decision {d.name!r}")
+        if row is not None and len(row.choices) != len(d.choices):
+            raise SearchError(f"{name}: decision {d.name!r} has {len(d.choices)} choices but its α row has "
+                              f"{len(row.choices)}")
+    extra = [n for n, d in found.items() if len(d.choices) > 1]
+    if extra:
+        raise SearchError(f"{name}: the supernet's decisions {extra[:5]} are not decisions of the space")
+    return [d.name for d in space.decisions()]
 
 
 def idle_branches(model: nn.Module) -> list[tuple[nn.Module, int, nn.Module, int]]:
     """``(select, slot, choice, free)`` for every ``choice`` module whose only consumer is input ``slot`` of a
     ``select`` module, with ``free`` the index of a candidate that has no parameters and no buffers
     (:func:`_free_candidate`); choices without one are left out."""
-    from ops.modules import MixedOp, Select
-
     found = []
     for module in model.modules():
         graph = getattr(module, "graph", None)
@@ -205,9 +165,6 @@ def idle_branches(model: nn.Module) -> list[tuple[nn.Module, int, nn.Module, int
 
 def _free_candidate(choice: nn.Module) -> int | None:
     """A candidate of ``choice`` without parameters or buffers, the identity if there is one (cheapest)."""
-    from ops.functional import identity
-    from ops.modules import FunctionOp
-
     free = [i for i, c in enumerate(choice.candidates)
             if next(c.parameters(), None) is None and next(c.buffers(), None) is None]
     same = [i for i in free if isinstance(choice.candidates[i], nn.Identity) or (
@@ -219,26 +176,15 @@ class Paths:
     """Puts a ``single_path`` supernet of ``space`` on the path of one architecture (decision indices)."""
 
     def __init__(self, space: Any, model: nn.Module) -> None:
-        from ops.relax import sites
-
-        by_row = {row: d for d, row in enumerate(decision_rows(space, model)) if row is not None}
-        alphas = model.alphas_by_key()
-        self.sites: list[tuple[nn.Module, int | None]] = []  # (relaxed module, its decision; None: one candidate)
-        for site in sites(model):
-            decision = by_row.get((site.key, site.row))
-            if decision is None and (site.key not in alphas or alphas[site.key].shape[-1] != 1):
-                raise SearchError(f"relaxed module {site.path!r} (α {site.key!r}, row {site.row}) follows no decision "
-                                  f"of {type(space).__name__}")
-            self.sites.append((site.module, decision))
+        self.model, self.names = model, decision_names(space, model)
         self.idle = idle_branches(model)
 
     def set(self, indices: Sequence[int]) -> None:
-        """Set every relaxed module to the candidate ``indices`` (one per decision) picks."""
-        for module, decision in self.sites:
-            module.active = 0 if decision is None else int(indices[decision])
+        """Set every decision to the candidate ``indices`` (one per decision) picks."""
+        chosen = dict(zip(self.names, (int(i) for i in indices)))
+        supernet.set_paths(self.model, chosen)
         for select, slot, choice, free in self.idle:
-            if select.active != slot:
-                choice.active = free
+            choice.active = free if chosen.get(select.decision, 0) != slot else None
 
 
 # -- scoring ----------------------------------------------------------------------------------
@@ -510,4 +456,4 @@ class ENAS:
             return self.finish(state, data)
 
 
-__all__ = ["ENAS", "ENASState", "Paths", "batch_statistics", "decision_rows", "idle_branches", "shared_accuracy"]
+__all__ = ["ENAS", "ENASState", "Paths", "batch_statistics", "decision_names", "idle_branches", "shared_accuracy"]

@@ -74,7 +74,8 @@ def alternating(strategy: Any, model: nn.Module, n: int) -> Alternating:
     alphas, weights = list(model.arch_parameters()), list(model.weight_parameters())
     gen = torch.Generator().manual_seed(s.seed)
     w_idx, a_idx = split_halves(n, gen, type(s).__name__)
-    w_opt = torch.optim.SGD(weights, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    w_opt = torch.optim.SGD(weights, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay,
+                            nesterov=getattr(s, "nesterov", False))
     a_opt = torch.optim.Adam(alphas, lr=s.arch_lr, betas=s.arch_betas, weight_decay=s.arch_weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=s.epochs, eta_min=s.lr_min)
     return Alternating(alphas, weights, gen, w_idx, a_idx, w_opt, a_opt, schedule)

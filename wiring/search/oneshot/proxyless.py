@@ -21,7 +21,7 @@ a differentiable expected latency (SPEC §8)
     E[LAT] = base + Σ_layers Σ_i softmax(α_layer)_i · LAT(op_i at that layer)
 
 through the full softmax (as the reference code's ``expected_latency``), from a
-:class:`spaces.LatencyTable` (``latency``; measured on
+:class:`wiring.LatencyTable` (``latency``; measured on
 ``space.latency_graphs()`` when ``None`` and the latency term is used):
 
 - ``loss="paper"``: CE + λ·E[LAT] (λ = ``latency_weight``, E[LAT] in ms);
@@ -65,11 +65,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from ops.relax import ESTIMATORS
+from wiring import LatencyTable, compile as compile_graph
+from wiring.supernet import alpha, alphas as alphas_of, decisions, last_index, rescale, set_estimator, set_generator
+from wiring.supernet import set_tau, states
 
 from ..strategy import SearchError
 from .checkpoint import Checkpoint, PathArg, checkpoint_path
-from .darts import OneShotResult, cross_entropy
+from .darts import OneShotResult, _logits, cross_entropy
 from .loop import Progress, alternating, check_data, epoch_batches, seeded
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -86,27 +92,16 @@ class SampledOneShotResult(OneShotResult):
 
 def layer_latencies(space: Any, table: Any) -> tuple[float, dict[str, torch.Tensor]]:
     """``(base, {layer key: latency of each choice})`` from ``table`` (see the module docstring)."""
-    from spaces.constraint import _key, _leaves
-    from wiring.analysis import analyse
-
     decisions = space.decisions()
     per_choice: dict[str, list[float]] = {}  # candidate -> latency at every layer
     base = None
     for G in space.latency_graphs():
-        analysis = analyse(G)
+        by_node = table.node_latencies(G)  # GraphError naming the node and key of a missing entry
         ops = {G.nodes[f"layer{i}"]["op"] for i in range(len(decisions)) if f"layer{i}" in G}
         if len(ops) != 1:
             raise SearchError(f"a latency graph should use one candidate at every layer, got {sorted(ops)}")
         layers, rest = [0.0] * len(decisions), 0.0
-        for label, info in analysis.nodes.items():
-            leaves = list(_leaves(info.sub)) if info.sub is not None else ([] if info.spec.structural else [info])
-            total = 0.0
-            for leaf in leaves:
-                key = _key(leaf)
-                if key not in table.entries:
-                    raise SearchError(f"latency table has no entry for node {leaf.label!r} ({key}); "
-                                      f"measure it with LatencyTable.measure(space.latency_graphs())")
-                total += table.entries[key]
+        for label, total in by_node.items():
             if isinstance(label, str) and label.startswith("layer") and label[5:].isdigit():
                 layers[int(label[5:])] = total
             else:
@@ -133,20 +128,26 @@ class SampledOneShot:
     mode = ""
 
     def __init__(self, space: Any, *, seed: int = 0, epochs: int = 50, batch_size: int = 64, lr: float = 0.025,
-                 lr_min: float = 0.001, momentum: float = 0.9, weight_decay: float = 3e-4,
-                 grad_clip: float | None = 5.0, arch_lr: float = 3e-4, arch_betas: tuple[float, float] = (0.5, 0.999),
-                 arch_weight_decay: float = 1e-3, device: str | torch.device = "cpu", progress: bool = True,
-                 checkpoint: PathArg = None) -> None:
-        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise SearchError(f"{name} must be a positive int, got {value!r}")
+                 lr_min: float = 0.001, momentum: float = 0.9, nesterov: bool = True, weight_decay: float = 3e-4,
+                 grad_clip: float | None = 5.0, label_smoothing: float = 0.0, warmup_epochs: int = 0,
+                 warmup_lr: float = 0.05, arch_every: int = 1, arch_lr: float = 3e-4,
+                 arch_betas: tuple[float, float] = (0.5, 0.999), arch_weight_decay: float = 1e-3,
+                 device: str | torch.device = "cpu", progress: bool = True, checkpoint: PathArg = None) -> None:
+        for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("arch_every", arch_every, 1),
+                                 ("warmup_epochs", warmup_epochs, 0)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise SearchError(f"{name} must be an int >= {low}, got {value!r}")
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+                or not 0 <= label_smoothing < 1:
+            raise SearchError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
         for method in ("supernet", "derive"):
             if not callable(getattr(space, method, None)):
                 raise SearchError(f"{type(space).__name__} has no {method}(): {type(self).__name__} needs a "
                                   f"space with a supernet")
         self.space, self.seed, self.epochs, self.batch_size = space, seed, epochs, batch_size
-        self.lr, self.lr_min, self.momentum = lr, lr_min, momentum
-        self.weight_decay, self.grad_clip = weight_decay, grad_clip
+        self.lr, self.lr_min, self.momentum, self.nesterov = lr, lr_min, momentum, bool(nesterov)
+        self.weight_decay, self.grad_clip, self.label_smoothing = weight_decay, grad_clip, float(label_smoothing)
+        self.warmup_epochs, self.warmup_lr, self.arch_every = warmup_epochs, warmup_lr, arch_every
         self.arch_lr, self.arch_betas, self.arch_weight_decay = arch_lr, tuple(arch_betas), arch_weight_decay
         self.device, self.progress = torch.device(device), progress
         self.checkpoint = checkpoint_path(checkpoint)
@@ -154,18 +155,24 @@ class SampledOneShot:
     # -- hooks ----------------------------------------------------------------------------------
 
     def build_model(self) -> nn.Module:
-        from wiring import compile as compile_graph
-
         return compile_graph(self.space.supernet(), seed=self.seed, mode=self.mode)
 
     def prepare(self, model: nn.Module) -> None:
         """Called once after the model is built, on a fresh start (a resumed search restores the run state)."""
 
     def before_epoch(self, model: nn.Module, epoch: int) -> None:
-        """Called at the start of every epoch."""
+        """Called at the start of every epoch (``epoch`` counts the warm-up epochs too)."""
 
     def alpha_loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         return cross_entropy(model, batch)
+
+    def alpha_steps(self, epoch: int, step: int) -> bool:
+        """Whether weight step ``step`` (0-based, within epoch ``epoch`` counted from the first search epoch)
+        is followed by an α step: after every ``arch_every``-th weight step."""
+        return (step + 1) % self.arch_every == 0
+
+    def before_alpha_update(self, model: nn.Module) -> None:
+        """Called between the α loss' backward and the α optimiser step (gradients are on α)."""
 
     def after_alpha_step(self, model: nn.Module) -> None:
         """Called after every α optimiser step."""
@@ -183,6 +190,14 @@ class SampledOneShot:
     def _restore_run_state(self, state: dict[str, Any]) -> None:
         """Take back :meth:`_run_state`'s value from a checkpoint."""
 
+    def _lr_factor(self, epoch: int) -> float:
+        """The weight learning rate of ``epoch`` over ``lr``: a cosine from ``warmup_lr`` to 0 over the warm-up
+        epochs, then a cosine from ``lr`` to ``lr_min`` over the search epochs (per epoch)."""
+        if epoch < self.warmup_epochs:
+            return self.warmup_lr * (1 + math.cos(math.pi * epoch / self.warmup_epochs)) / 2 / self.lr
+        t = (epoch - self.warmup_epochs) / self.epochs
+        return (self.lr_min + (self.lr - self.lr_min) * (1 + math.cos(math.pi * t)) / 2) / self.lr
+
     # -- search ---------------------------------------------------------------------------------
 
     def search(self, data: Any) -> SampledOneShotResult:
@@ -191,18 +206,43 @@ class SampledOneShot:
         with seeded(self.seed, self.device):
             return self._search(data)
 
-    def _search(self, data: Any) -> SampledOneShotResult:
-        from ops.relax import set_generator
+    def _weight_step(self, model: nn.Module, setup: Any, batch: Batch) -> torch.Tensor:
+        """One SGD step of the weights on ``batch``; α frozen, so only the sampled path runs."""
+        for a in setup.alphas:
+            a.requires_grad_(False)
+        try:
+            setup.w_opt.zero_grad(set_to_none=True)
+            x, y = batch
+            loss = F.cross_entropy(_logits(model(x)), y, label_smoothing=self.label_smoothing)
+            loss.backward()
+            if self.grad_clip is not None:
+                nn.utils.clip_grad_norm_(setup.weights, self.grad_clip)
+            setup.w_opt.step()
+        finally:
+            for a in setup.alphas:
+                a.requires_grad_(True)
+        return loss
 
+    def _alpha_step(self, model: nn.Module, setup: Any, batch: Batch) -> None:
+        setup.a_opt.zero_grad(set_to_none=True)
+        grads = torch.autograd.grad(self.alpha_loss(model, batch), setup.alphas, allow_unused=True)
+        for a, g in zip(setup.alphas, grads):
+            a.grad = torch.zeros_like(a) if g is None else g.detach()
+        self.before_alpha_update(model)
+        setup.a_opt.step()
+        self.after_alpha_step(model)
+        for w in setup.weights:  # the α step's backward leaves nothing on the weights
+            w.grad = None
+
+    def _search(self, data: Any) -> SampledOneShotResult:
         model = self.build_model().to(self.device)
         check_data(self.space, data)
         relax = set_generator(model, self.seed)
         x, y = data.x_train, data.y_train
         setup = alternating(self, model, len(y))
-        alphas, weights, gen = setup.alphas, setup.weights, setup.generator
-        w_idx, a_idx, w_opt, a_opt, schedule = setup.w_idx, setup.a_idx, setup.w_opt, setup.a_opt, setup.schedule
-        ckpt = Checkpoint.attach(self, data, model=model, optimizers=[w_opt, a_opt], schedulers=[schedule],
-                                 generators={"data": gen, "relax": relax})
+        setup.schedule = torch.optim.lr_scheduler.LambdaLR(setup.w_opt, self._lr_factor)
+        ckpt = Checkpoint.attach(self, data, model=model, optimizers=[setup.w_opt, setup.a_opt],
+                                 schedulers=[setup.schedule], generators={"data": setup.generator, "relax": relax})
         loop = ckpt.resume()
         if loop is None:
             self.prepare(model)
@@ -211,63 +251,57 @@ class SampledOneShot:
             self._restore_run_state(loop["run_state"])
         history: list[dict[str, torch.Tensor]] = loop["history"]
         loss = torch.tensor(float("nan"))
-        with Progress(self.progress, self.epochs, type(self).__name__, initial=loop["epoch"]) as bar:
-            for epoch in range(loop["epoch"], self.epochs):
+        total = self.warmup_epochs + self.epochs
+        with Progress(self.progress, total, type(self).__name__, initial=loop["epoch"]) as bar:
+            for epoch in range(loop["epoch"], total):
                 self.before_epoch(model, epoch)
                 model.train()
-                for tb, vb in epoch_batches(w_idx, a_idx, self.batch_size, gen):
-                    # weight step: α frozen, so only the sampled path runs
-                    for a in alphas:
-                        a.requires_grad_(False)
-                    try:
-                        w_opt.zero_grad(set_to_none=True)
-                        loss = cross_entropy(model, (x[tb].to(self.device), y[tb].to(self.device)))
-                        loss.backward()
-                        if self.grad_clip is not None:
-                            nn.utils.clip_grad_norm_(weights, self.grad_clip)
-                        w_opt.step()
-                    finally:
-                        for a in alphas:
-                            a.requires_grad_(True)
-                    # α step
-                    a_opt.zero_grad(set_to_none=True)
-                    a_loss = self.alpha_loss(model, (x[vb].to(self.device), y[vb].to(self.device)))
-                    a_grads = torch.autograd.grad(a_loss, alphas, allow_unused=True)
-                    for a, g in zip(alphas, a_grads):
-                        a.grad = torch.zeros_like(a) if g is None else g.detach()
-                    a_opt.step()
-                    self.after_alpha_step(model)
-                    for w in weights:  # the α step's backward leaves nothing on the weights
-                        w.grad = None
-                schedule.step()
-                history.append({key: a.detach().cpu().clone() for key, a in model.alphas_by_key().items()})
+                search_epoch = epoch - self.warmup_epochs
+                batches = epoch_batches(setup.w_idx, setup.a_idx, self.batch_size, setup.generator)
+                for step, (tb, vb) in enumerate(batches):
+                    loss = self._weight_step(model, setup, (x[tb].to(self.device), y[tb].to(self.device)))
+                    if search_epoch >= 0 and self.alpha_steps(search_epoch, step):
+                        self._alpha_step(model, setup, (x[vb].to(self.device), y[vb].to(self.device)))
+                setup.schedule.step()
+                history.append({key: a.detach().cpu().clone() for key, a in alphas_of(model).items()})
                 ckpt.save(epoch=epoch + 1, history=history, run_state=self._run_state())
                 bar.step(loss=float(loss.detach()))
         model.eval()
         return SampledOneShotResult(arch=self.derive(model), alpha_history=history, stopped_early=False,
-                                    reason=f"completed {self.epochs} epochs", epochs_run=self.epochs, model=model,
+                                    reason=f"completed {total} epochs", epochs_run=total, model=model,
                                     **self._result_extras())
 
 
 class ProxylessNAS(SampledOneShot):
-    """ProxylessNAS, two-path binarised gates with a latency loss (module docstring).
+    """ProxylessNAS, binarised gates with a latency loss (module docstring).
 
-    Defaults follow the reference search: α by Adam (lr 1e-3, betas (0, 0.999), no
-    weight decay), weights by SGD (lr 0.05 cosine, momentum 0.9, weight decay 4e-5).
+    Defaults are the reference search's (``search/imagenet_arch_search.py``): 40 warm-up epochs of
+    weights only (cosine from 0.05), then 120 epochs (cosine from 0.025 to 0), SGD with Nesterov
+    momentum 0.9, weight decay 4e-5, label smoothing 0.1 on the weight step, batch 256; one α step
+    after every 5th weight step from the second search epoch on, Adam (lr 1e-3, betas (0, 0.999), no
+    weight decay); the ``full_v2`` estimator (``estimator="two"``: the paper's two paths, with
+    :func:`wiring.supernet.rescale`). An α step leaves a decision's α untouched (gradient ``None``)
+    when the path it ran is the ``zero`` op (the reference's ``is_zero_layer`` check).
     """
 
     mode = "binary"
 
-    def __init__(self, space: Any, *, seed: int = 0, epochs: int = 120, batch_size: int = 64, lr: float = 0.05,
-                 lr_min: float = 0.0, momentum: float = 0.9, weight_decay: float = 4e-5,
-                 grad_clip: float | None = None, arch_lr: float = 1e-3, arch_betas: tuple[float, float] = (0.0, 0.999),
-                 arch_weight_decay: float = 0.0, latency: Any = None, latency_weight: float = 0.0,
-                 target: float | None = None, loss: str = "paper", beta: float = 0.6, latency_repeats: int = 10,
+    def __init__(self, space: Any, *, seed: int = 0, epochs: int = 120, warmup_epochs: int = 40,
+                 batch_size: int = 256, lr: float = 0.025, lr_min: float = 0.0, warmup_lr: float = 0.05,
+                 momentum: float = 0.9, nesterov: bool = True, weight_decay: float = 4e-5,
+                 label_smoothing: float = 0.1, grad_clip: float | None = None, arch_every: int = 5,
+                 arch_lr: float = 1e-3, arch_betas: tuple[float, float] = (0.0, 0.999), arch_weight_decay: float = 0.0,
+                 estimator: str = "full_v2", latency: Any = None, latency_weight: float = 0.0,
+                 target: float | None = None, loss: str = "code", beta: float = 0.3, latency_repeats: int = 10,
                  device: str | torch.device = "cpu", progress: bool = True, checkpoint: PathArg = None) -> None:
         super().__init__(space, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, lr_min=lr_min,
-                         momentum=momentum, weight_decay=weight_decay, grad_clip=grad_clip, arch_lr=arch_lr,
-                         arch_betas=arch_betas, arch_weight_decay=arch_weight_decay, device=device, progress=progress,
-                         checkpoint=checkpoint)
+                         momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, grad_clip=grad_clip,
+                         label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, warmup_lr=warmup_lr,
+                         arch_every=arch_every, arch_lr=arch_lr, arch_betas=arch_betas,
+                         arch_weight_decay=arch_weight_decay, device=device, progress=progress, checkpoint=checkpoint)
+        if estimator not in ESTIMATORS:
+            raise SearchError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+        self.estimator = estimator
         if loss not in ("paper", "code"):
             raise SearchError(f"loss must be 'paper' or 'code', got {loss!r}")
         if isinstance(latency_weight, bool) or not isinstance(latency_weight, (int, float)) \
@@ -283,6 +317,25 @@ class ProxylessNAS(SampledOneShot):
         self._latency_history: list[float] = []
         self._target: float | None = None
 
+    def build_model(self) -> nn.Module:
+        model = super().build_model()
+        set_estimator(model, self.estimator)
+        return model
+
+    def alpha_steps(self, epoch: int, step: int) -> bool:
+        return epoch > 0 and super().alpha_steps(epoch, step)  # the reference skips the first search epoch
+
+    def before_alpha_update(self, model: nn.Module) -> None:
+        ran = last_index(model)
+        for d in decisions(model):
+            k = ran.get(d.name)
+            if k is not None and d.choices[k] == "zero":
+                a = alpha(model, d.key)
+                if a.shape[0] == 1:
+                    a.grad = None  # Adam then leaves this α alone, as the reference's grad = None
+                elif a.grad is not None:
+                    a.grad[d.row] = 0.0
+
     @property
     def uses_latency(self) -> bool:
         return self.latency_weight > 0
@@ -295,8 +348,6 @@ class ProxylessNAS(SampledOneShot):
             raise SearchError(f"{type(self.space).__name__} has no latency_graphs(): the latency loss needs it")
         table = self.latency
         if table is None:
-            from spaces.constraint import LatencyTable
-
             table = LatencyTable().measure(self.space.latency_graphs(), repeats=self.latency_repeats)
         self._base, vectors = layer_latencies(self.space, table)
         self._layer_latency = {k: v.to(self.device) for k, v in vectors.items()}
@@ -322,11 +373,9 @@ class ProxylessNAS(SampledOneShot):
         lat = self.expected_latency(model)
         if self.loss == "paper":
             return ce + self.latency_weight * lat
-        return ce * (torch.log(lat) / math.log(self._target)) ** self.beta
+        return self.latency_weight * ce * (torch.log(lat) / math.log(self._target)) ** self.beta
 
     def after_alpha_step(self, model: nn.Module) -> None:
-        from ops.relax import rescale
-
         rescale(model)
         if self._layer_latency:
             with torch.no_grad():
@@ -348,16 +397,37 @@ class ProxylessNAS(SampledOneShot):
 
 
 class GDAS(SampledOneShot):
-    """GDAS: hard Gumbel-softmax sampling, τ annealed linearly from ``tau_max`` to ``tau_min`` over the epochs."""
+    """GDAS: hard Gumbel-softmax sampling, τ annealed linearly from ``tau_max`` to ``tau_min`` over the epochs.
+
+    Defaults are the reference's NAS-Bench-201 configuration (D-X-Y/AutoDL-Projects, ``GDAS.py`` and its
+    config): 250 epochs, batch 64, SGD lr 0.025 cosine to 0.001, Nesterov momentum 0.9, weight decay 5e-4,
+    gradient norm clip 5; α by Adam (lr 3e-4, betas (0.5, 0.999), weight decay 1e-3), one α step after every
+    weight step; τ 10 → 0.1. One Gumbel draw per forward is shared by every cell (:mod:`wiring.supernet`).
+    ``unselected`` adds the unselected candidates' weights to every edge's output (the reference's NAS-Bench-201
+    cell) or not (its DARTS-space cell); ``None`` takes the space's ``gdas_unselected`` (False if it has none).
+    """
 
     mode = "gumbel"
 
-    def __init__(self, space: Any, *, tau_max: float = 10.0, tau_min: float = 0.1, **options: Any) -> None:
-        super().__init__(space, **options)
+    def __init__(self, space: Any, *, tau_max: float = 10.0, tau_min: float = 0.1, unselected: bool | None = None,
+                 epochs: int = 250, batch_size: int = 64, lr: float = 0.025, lr_min: float = 0.001,
+                 momentum: float = 0.9, nesterov: bool = True, weight_decay: float = 5e-4, grad_clip: float | None = 5.0,
+                 arch_lr: float = 3e-4, arch_betas: tuple[float, float] = (0.5, 0.999), arch_weight_decay: float = 1e-3,
+                 **options: Any) -> None:
+        super().__init__(space, epochs=epochs, batch_size=batch_size, lr=lr, lr_min=lr_min, momentum=momentum,
+                         nesterov=nesterov, weight_decay=weight_decay, grad_clip=grad_clip, arch_lr=arch_lr,
+                         arch_betas=arch_betas, arch_weight_decay=arch_weight_decay, **options)
         if not (0 < tau_min <= tau_max):
             raise SearchError(f"need 0 < tau_min <= tau_max, got tau_min={tau_min!r}, tau_max={tau_max!r}")
         self.tau_max, self.tau_min = float(tau_max), float(tau_min)
+        self.unselected = bool(getattr(space, "gdas_unselected", False)) if unselected is None else bool(unselected)
         self._taus: list[float] = []
+
+    def build_model(self) -> nn.Module:
+        model = super().build_model()
+        for _, state in states(model):
+            state.unselected = self.unselected
+        return model
 
     def tau(self, epoch: int) -> float:
         if self.epochs == 1:
@@ -368,8 +438,6 @@ class GDAS(SampledOneShot):
         self._taus = []
 
     def before_epoch(self, model: nn.Module, epoch: int) -> None:
-        from ops.relax import set_tau
-
         tau = self.tau(epoch)
         set_tau(model, tau)
         self._taus.append(tau)

@@ -17,7 +17,7 @@ validation accuracy (:func:`wiring.train.evaluate`).
 :class:`FairNAS` trains with strict fairness: every step draws a permutation of each layer's
 ``m`` choices; model ``k`` takes the ``k``-th choice of every layer; the ``m`` models' gradients
 are accumulated and one optimiser step taken. ``counts[layer][choice]`` counts the forwards in
-which that candidate actually ran (read from the relaxed modules' ``sampled``), so after ``s``
+which that candidate actually ran (read back from the forward's draw, :func:`wiring.supernet.last_index`), so after ``s``
 steps every entry is ``s``. The evolutionary stage is the same as SPOS'.
 
 :func:`inherit` exports a discrete architecture with the supernet's weights.
@@ -56,7 +56,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ops.relax import set_paths, sites
+from ops.modules import Relaxed
+from wiring import compile as compile_graph
+from wiring.supernet import ALPHAS, is_alpha, last_index, set_generator, set_paths
 from ..evolution import ConstrainedEvolution
 from ..strategy import SearchError
 from .checkpoint import Checkpoint, PathArg, checkpoint_path
@@ -70,18 +72,19 @@ def _layer_keys(space: Any) -> list[str]:
     return [d.name for d in space.decisions()]
 
 
-def arch_paths(space: Any, arch: Hashable) -> dict[tuple[str, int], int]:
-    """The ``set_paths`` mapping ``(α key, row 0) -> candidate index`` of ``arch``."""
-    return {(key, 0): int(i) for key, i in zip(_layer_keys(space), space.to_decisions(arch))}
+def arch_paths(space: Any, arch: Hashable) -> dict[str, int]:
+    """The ``set_paths`` mapping ``decision name -> candidate index`` of ``arch``."""
+    return {name: int(i) for name, i in zip(_layer_keys(space), space.to_decisions(arch))}
 
 
 def set_arch(model: nn.Module, space: Any, arch: Hashable) -> dict[str, int | None]:
-    """Set a ``single_path`` supernet to run exactly ``arch``; every layer must be named."""
-    mapping = arch_paths(space, arch)
-    chosen = set_paths(model, mapping)
-    missing = [path for path, k in chosen.items() if k is None]
+    """Set a ``single_path`` supernet to run exactly ``arch``; every decision of the supernet must be one of
+    the space's (``space.decision_rows()``)."""
+    chosen = set_paths(model, arch_paths(space, arch))
+    missing = [name for name, k in chosen.items() if k is None]
     if missing:
-        raise SearchError(f"set_arch: relaxed modules {missing} have no layer key of the space")
+        raise SearchError(f"set_arch: the supernet's decisions {missing} are not decisions of "
+                          f"{type(space).__name__}")
     return chosen
 
 
@@ -230,7 +233,7 @@ class SPOS:
     def _weights(model: nn.Module) -> list[torch.Tensor]:
         if callable(getattr(model, "weight_parameters", None)):
             return list(model.weight_parameters())
-        return [p for name, p in model.named_parameters() if "alphas" not in name]
+        return [p for name, p in model.named_parameters() if not is_alpha(name)]
 
     def score(self, model: nn.Module, arch: Hashable, data: Any, gen: torch.Generator) -> float:
         """Validation accuracy of ``arch`` with inherited weights, batch norms recalibrated first."""
@@ -258,8 +261,7 @@ class SPOS:
 
     def _search(self, data: Any) -> OneShotResult:
         model = self.build_model().to(self.device)
-        for site in sites(model):
-            site.module.generator = None
+        set_generator(model, None)
         rng = random.Random(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
         edges = self._bin_edges(rng) if self.sampler == "flops_bins" else None
@@ -390,17 +392,17 @@ class FairNAS(SPOS):
                    optimizer: torch.optim.Optimizer, edges: list[float] | None) -> torch.Tensor:
         keys = _layer_keys(self.space)
         perms = [rng.sample(range(self.m), self.m) for _ in keys]
-        by_key = {site.key: site.module for site in sites(model)}
         step = [[0] * self.m for _ in keys]
         optimizer.zero_grad(set_to_none=True)
         total = torch.zeros(())
         for k in range(self.m):
-            set_paths(model, {(key, 0): perm[k] for key, perm in zip(keys, perms)})
+            set_paths(model, {key: perm[k] for key, perm in zip(keys, perms)})
             loss = F.cross_entropy(_logits(model(batch[0])), batch[1])
             loss.backward()  # gradients accumulate over the m models
             total = total + loss.detach().cpu()
+            ran_last = last_index(model)
             for i, key in enumerate(keys):
-                ran = by_key[key].sampled
+                ran = ran_last[key]
                 step[i][ran] += 1
                 self._counts[key][ran] += 1
         self._step_counts.append(step)
@@ -421,14 +423,12 @@ def inherit(space: Any, supernet_model: nn.Module, arch: Hashable, *, seed: int 
     has nothing to copy). Parameters and buffers are copied by name; an affine batch-norm
     weight/bias the (non-affine) supernet lacks is set to 1/0, which computes the same function.
     """
-    from ops.modules import Relaxed
-    from wiring import compile as compile_graph
-
     choices = space.to_decisions(arch)
     net = compile_graph(space.to_graph(arch), seed=seed)
 
     def called(model: nn.Module) -> list[nn.Module]:
-        return [model.get_submodule(node.target) for node in model.graph.nodes if node.op == "call_module"]
+        return [model.get_submodule(node.target) for node in model.graph.nodes
+                if node.op == "call_module" and node.target != ALPHAS]
 
     source, layer = [], 0
     for module in called(supernet_model):
