@@ -172,7 +172,7 @@ def test_supernet_alphas_and_derive():
             alphas["filters"][i, nasrl.FILTERS.index(layer.filters)] = 1
         alphas["skip"][0, 1] = alphas["skip"][1, 0] = alphas["skip"][2, 1] = 1  # 0->1 on, 0->2 off, 1->2 on
     assert space.derive(model) == arch
-    with pytest.raises(SpaceError, match="no α 'kernel'"):
+    with pytest.raises(SpaceError, match="α 'alphas.kernel' of shape"):
         space.derive(wiring.compile(space.to_graph(arch)))
 
 
