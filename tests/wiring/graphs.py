@@ -1,12 +1,15 @@
 """Small hand-built typed DAGs shared by the wiring tests (tiny channels, 8×8 images).
 
 Import with ``from graphs import ...``: pytest's default ``prepend`` import mode puts
-this directory (it has no ``__init__.py``) on ``sys.path``.
+this directory (it has no ``__init__.py``) on ``sys.path``; from another test directory,
+``from tests.wiring.graphs import ...`` (the project root is on ``sys.path``).
 """
 
 from __future__ import annotations
 
 import networkx as nx
+
+import wiring
 
 
 def node(G: nx.DiGraph, label, op: str, **params) -> None:
@@ -21,6 +24,42 @@ def chain(op: str = "identity", *, in_channels: int = 3, size: int = 8, **params
     node(G, "x", op, **params)
     node(G, "out", "output")
     G.add_edges_from([("in", "x"), ("x", "out")])
+    return G
+
+
+def relu_conv_chain(width: int = 4, depth: int = 1, size: int = 8) -> nx.DiGraph:
+    """``input -> depth × relu_conv_bn(width) -> head(5) -> output`` (latency tables and constraints)."""
+    G = nx.DiGraph(schema=wiring.SCHEMA_VERSION)
+    node(G, "in", "input", channels=3, size=[size, size])
+    previous = "in"
+    for i in range(depth):
+        node(G, f"conv{i}", "relu_conv_bn", channels=width)
+        G.add_edge(previous, f"conv{i}")
+        previous = f"conv{i}"
+    node(G, "head", "head", num_classes=5)
+    node(G, "out", "output")
+    nx.add_path(G, [previous, "head", "out"])
+    return G
+
+
+def nested_sep_convs(**inner_params) -> nx.DiGraph:
+    """A stem and two identical sep convs at the top, plus a subgraph ``cell`` holding another one
+    (with ``inner_params``) and a sum."""
+    inner = nx.DiGraph()
+    node(inner, "x", "input", channels=4, size=[8, 8])
+    node(inner, "sep", "sep_conv", **{"channels": 4, **inner_params})
+    node(inner, "add", "sum")
+    node(inner, "y", "output")
+    inner.add_edges_from([("x", "sep"), ("x", "add"), ("sep", "add"), ("add", "y")])
+    G = nx.DiGraph()
+    node(G, "in", "input", channels=3, size=[8, 8])
+    node(G, "stem", "conv_bn", channels=4)
+    node(G, "a", "sep_conv", channels=4)
+    node(G, "b", "sep_conv", channels=4)
+    node(G, "cell", "subgraph", graph=inner)
+    node(G, "head", "head", num_classes=2)
+    node(G, "out", "output")
+    G.add_edges_from([("in", "stem"), ("stem", "a"), ("a", "b"), ("b", "cell"), ("cell", "head"), ("head", "out")])
     return G
 
 

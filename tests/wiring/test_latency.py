@@ -8,63 +8,10 @@ import pytest
 
 import spaces
 import wiring
-from graphs import ALL
+from graphs import ALL, nested_sep_convs as nested, relu_conv_chain as net
 from wiring import GraphError, LatencyTable, latency
 from wiring.analysis import analyse
 from wiring.latency import leaves, node_key
-
-
-def node(G, label, op, **params):
-    G.add_node(label, op=op, params=params)
-
-
-def net(width=4, depth=1, size=8):
-    """``input -> depth × relu_conv_bn(width) -> head -> output``."""
-    G = nx.DiGraph(schema=wiring.SCHEMA_VERSION)
-    node(G, "in", "input", channels=3, size=[size, size])
-    previous = "in"
-    for i in range(depth):
-        node(G, f"conv{i}", "relu_conv_bn", channels=width)
-        G.add_edge(previous, f"conv{i}")
-        previous = f"conv{i}"
-    node(G, "head", "head", num_classes=5)
-    node(G, "out", "output")
-    nx.add_path(G, [previous, "head", "out"])
-    return G
-
-
-def nested(**inner_params):
-    """A stem and two identical sep convs at the top, plus a subgraph ``cell`` holding another one
-    (with ``inner_params``) and a sum."""
-    inner = nx.DiGraph()
-    node(inner, "x", "input", channels=4, size=[8, 8])
-    node(inner, "sep", "sep_conv", **{"channels": 4, **inner_params})
-    node(inner, "add", "sum")
-    node(inner, "y", "output")
-    inner.add_edges_from([("x", "sep"), ("x", "add"), ("sep", "add"), ("add", "y")])
-    G = nx.DiGraph()
-    node(G, "in", "input", channels=3, size=[8, 8])
-    node(G, "stem", "conv_bn", channels=4)
-    node(G, "a", "sep_conv", channels=4)
-    node(G, "b", "sep_conv", channels=4)
-    node(G, "cell", "subgraph", graph=inner)
-    node(G, "head", "head", num_classes=2)
-    node(G, "out", "output")
-    G.add_edges_from([("in", "stem"), ("stem", "a"), ("a", "b"), ("b", "cell"), ("cell", "head"), ("head", "out")])
-    return G
-
-
-@pytest.fixture
-def fake_timer(monkeypatch):
-    """``latency._time_op`` replaced by a counter: call i takes 2**i ms; returns the list of timed labels."""
-    timed = []
-
-    def time_op(info, device, repeats):
-        timed.append(info.label)
-        return float(2 ** (len(timed) - 1))
-
-    monkeypatch.setattr(latency, "_time_op", time_op)
-    return timed
 
 
 def test_the_table_has_one_home():
