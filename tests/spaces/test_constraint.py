@@ -5,14 +5,13 @@ import math
 import random
 from importlib import import_module
 
-import networkx as nx
 import pytest
 import torch
 
 import spaces
 import wiring
 from spaces import Constraint, Decision, DecisionSpace, LatencyTable, SpaceError, base
-from tests.wiring.graphs import nested_sep_convs as nested, node, relu_conv_chain as net
+from tests.wiring.graphs import nested_sep_convs as nested, relu_conv_chain as net
 from wiring import latency
 
 

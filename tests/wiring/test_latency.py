@@ -3,7 +3,6 @@
 import json
 import re
 
-import networkx as nx
 import pytest
 
 import spaces
