@@ -137,6 +137,11 @@ class Space(ABC):
         """The architecture a trained supernet implies."""
         raise SpaceError(f"space {self.name!r} has no supernet to derive from")
 
+    def count_ops(self, arch: Arch, op: str, *, cell: str | None = None) -> int | None:
+        """How many times ``arch`` uses op ``op`` (in ``cell``, for spaces of cell types); ``None`` when the
+        space cannot say (DARTS+' skip-connect rule asks it)."""
+        return None
+
     def decision_rows(self) -> dict[str, tuple[str, int]] | None:
         """Where the supernet implements each decision, when each is exactly one α row (column ``c``
         = choice ``c``): decision name -> ``(α key, row)``; ``None`` when the supernet's α rows are

@@ -192,29 +192,66 @@ class DartsSpace(Space):
         """DARTS' search network at the space's size (see :func:`~.network.search_network`)."""
         return search_network(**self._size(), nodes=self.nodes)
 
-    def derive(self, model: nn.Module) -> Genotype:
+    def derive(self, model: nn.Module, *, weighting: str = "softmax", threshold: float | None = None) -> Genotype:
         """DARTS' top-2 rule on the compiled supernet's α (keys ``normal`` and ``reduce``).
 
-        Per row (edge) the weights are softmax(α). Per node, keep the two
-        incoming edges whose strongest op other than ``none`` weighs most
-        (earlier edge on ties), and on each that op (first on ties): the
-        reference code's ``genotype()``, then put in canonical order.
+        Per row (edge) the weights are softmax(α) (``weighting="sigmoid"``: σ(α), Fair DARTS). Per node,
+        keep the two incoming edges whose strongest op other than ``none`` weighs most (earlier edge on
+        ties), and on each that op (first on ties): the reference code's ``genotype()``, then put in
+        canonical order.
+
+        ``threshold`` (Fair DARTS' ``threshold_sparse``): of those two edges, one whose strongest weight
+        is below ``threshold`` is dropped, written ``("none", input)``; a node may keep one edge or none.
+        Such a genotype is not a member of this space (its ops exclude ``none``); build it with
+        :func:`spaces.darts.network`.
         """
-        rows = self.nodes * (self.nodes + 3) // 2
         cells = {}
-        found = supernet_alphas(model, {cell: (rows, len(PRIMITIVES)) for cell in CELLS}, self.name)
-        for cell in CELLS:
-            alpha = found[cell]
-            weights = torch.softmax(alpha.detach().float(), dim=-1)[:, 1:]  # column 0 is 'none'
+        for cell, weights in self._weights(model, weighting).items():
             nodes, start = [], 0
             for j in range(2, 2 + self.nodes):
                 w = weights[start:start + j]
                 best = [int(w[i].argmax()) for i in range(j)]
                 edges = sorted(range(j), key=lambda i: -float(w[i, best[i]]))[:2]
-                nodes.append(tuple((OPS[best[i]], i) for i in edges))
+                nodes.append(tuple(("none" if threshold is not None and float(w[i, best[i]]) < threshold
+                                    else OPS[best[i]], i) for i in edges))
                 start += j
             cells[cell] = nodes
-        return self._assemble(cells)
+        if threshold is None:
+            return self._assemble(cells)
+        flat = {cell: tuple(pair for node in cells[cell] for pair in sorted(node, key=lambda p: p[1])) for cell in CELLS}
+        return freeze(Genotype(flat["normal"], self.concat, flat["reduce"], self.concat))
+
+    def edge_ops(self, model: nn.Module, *, weighting: str = "sigmoid",
+                 threshold: float = 0.85) -> dict[str, dict[tuple[int, int], list[str]]]:
+        """Per cell and edge ``(input, node)``, the ops (never ``none``) whose weight exceeds ``threshold``,
+        strongest first, at most two (Fair DARTS' per-edge reading)."""
+        kept: dict[str, dict[tuple[int, int], list[str]]] = {}
+        for cell, weights in self._weights(model, weighting).items():
+            kept[cell], start = {}, 0
+            for j in range(2, 2 + self.nodes):
+                for i in range(j):
+                    w = weights[start + i]
+                    ranked = sorted(range(len(OPS)), key=lambda o: -float(w[o]))
+                    kept[cell][(i, j)] = [OPS[o] for o in ranked if float(w[o]) > threshold][:2]
+                start += j
+        return kept
+
+    def count_ops(self, arch: Genotype, op: str, *, cell: str | None = None) -> int:
+        """How many pairs of ``arch`` use ``op``, in ``cell`` (``"normal"`` or ``"reduce"``) or in both."""
+        if cell not in (None, *CELLS):
+            raise SpaceError(f"{self.name}: cell must be one of {', '.join(CELLS)} or None, got {cell!r}")
+        arch = freeze(arch)
+        pairs = {"normal": arch.normal, "reduce": arch.reduce}
+        return sum(o == op for c in ([cell] if cell else CELLS) for o, _ in pairs[c])
+
+    def _weights(self, model: nn.Module, weighting: str) -> dict[str, torch.Tensor]:
+        """Per cell type, the weights of every edge's ops other than ``none`` (rows × 7)."""
+        functions = {"softmax": lambda a: torch.softmax(a, dim=-1), "sigmoid": torch.sigmoid}
+        if weighting not in functions:
+            raise SpaceError(f"{self.name}: weighting must be 'softmax' or 'sigmoid', got {weighting!r}")
+        rows = self.nodes * (self.nodes + 3) // 2
+        found = supernet_alphas(model, {cell: (rows, len(PRIMITIVES)) for cell in CELLS}, self.name)
+        return {cell: functions[weighting](found[cell].float())[:, 1:] for cell in CELLS}  # column 0 is 'none'
 
     # -- size ----------------------------------------------------------------
 

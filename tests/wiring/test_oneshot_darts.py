@@ -7,10 +7,12 @@ from dataclasses import replace
 import pytest
 import torch
 
+import wiring
+
 from wiring import supernet
 from torch import nn
 
-from spaces.darts import PRIMITIVES, SMALL, space
+from spaces.darts import PRIMITIVES, SMALL, network, space
 from wiring.data import load_dataset
 from wiring.search.oneshot import DARTS, DARTSPlus, FairDARTS, hypergradient
 
@@ -146,6 +148,12 @@ def test_fair_darts_derivation_threshold(sp):
     assert kept[(0, 2)] == ["sep_conv_3x3", "dil_conv_3x3"] and kept[(1, 2)] == ["skip_connect"]
     assert kept[(2, 3)] == []
     assert sp.decode(sp.encode(arch)) == arch
+    # the reference's sparse reading: node 3's two best edges (σ(−5) < 0.85) are dropped, node 2's are kept
+    sparse = strategy.details(model)["sparse"]
+    assert sparse.normal[:2] == (("sep_conv_3x3", 0), ("skip_connect", 1))
+    assert [op for op, _ in sparse.normal[2:]] == ["none"] * (len(sparse.normal) - 2)
+    assert strategy.derive(model).normal[2][0] != "none"  # result.arch stays a member of the space
+    wiring.validate(network(sparse, channels=4, layers=3))
 
 
 class _Toy(nn.Module):

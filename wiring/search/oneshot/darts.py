@@ -270,10 +270,9 @@ class DARTS:
             return None
         if callable(self.early_stop):
             return self.early_stop(epoch, model, history)
-        normal = getattr(self.derive(model), "normal", None)
-        if normal is not None and all(isinstance(gene, tuple) and len(gene) == 2 for gene in normal):
-            # a DARTS genotype's normal cell: (op, input) pairs; other cells have only the ranking rule
-            skips = sum(op == "skip_connect" for op, _ in normal)
+        skips = self.space.count_ops(self.derive(model), "skip_connect", cell="normal") \
+            if callable(getattr(self.space, "count_ops", None)) else None
+        if skips is not None:  # a space that cannot count ops has only the ranking rule
             if skips >= self.max_skips:
                 return (f"darts+: derived normal cell holds {skips} skip_connect (>= {self.max_skips}) "
                         f"after epoch {epoch + 1}")
@@ -308,21 +307,25 @@ class FairDARTS(DARTS):
     α loss: L_val + ``zero_one_weight``·L01 with L01 = −(1/N) Σ (σ(α) − 0.5)²
     over the N non-``none`` entries.
 
-    Derivation to a DARTS genotype: per edge, the ops (never ``none``) with
-    σ(α) > ``threshold``, strongest first, at most two, are the edge's kept ops
-    (``result.details["kept"][cell][(i, j)]``); a genotype holds one op per
-    (node, input), so the edge's op is its strongest op (the argmax of σ over
-    non-``none`` ops, which is the first kept op whenever one is kept). Per node
-    the two edges whose strongest σ is largest are kept (earlier edge on ties):
-    every node thus gets two distinct inputs, even when fewer than two edges pass
-    the threshold, and the result is a member of the DARTS space.
+    Derivation (by the space, ``space.derive(model, weighting="sigmoid", threshold=...)``): ``result.arch``
+    is the top-2 rule on σ(α), a member of the space (every node keeps two distinct inputs, as the runner
+    needs to retrain it); ``details["sparse"]`` is the reference's ``threshold_sparse`` genotype, in which
+    an edge of those two whose strongest σ is below ``threshold`` is dropped (``("none", input)``: a node
+    may keep one edge or none; build it with :func:`spaces.darts.network`); ``details["kept"]`` holds per
+    edge the ops with σ above ``threshold`` (strongest first, at most two).
+
+    Defaults are the reference's (xiaomi-automl/FairDARTS ``train_search.py``, ``architect.py``): weight
+    lr 0.005 (cosine to 0.001), batch 128; α by Adam lr 3e-3, betas (0.9, 0.999), weight decay 1e-3;
+    zero-one weight 10; threshold 0.85. The reference starts α at zero; here at 1e-3·N(0, 1) as DARTS.
     """
 
     mode = "sigmoid"
     NONE_ALPHA = -10.0
 
-    def __init__(self, space: Any, *, threshold: float = 0.85, zero_one_weight: float = 10.0, **options: Any) -> None:
-        super().__init__(space, **options)
+    def __init__(self, space: Any, *, threshold: float = 0.85, zero_one_weight: float = 10.0, lr: float = 0.005,
+                 batch_size: int = 128, arch_lr: float = 3e-3, arch_betas: tuple[float, float] = (0.9, 0.999),
+                 **options: Any) -> None:
+        super().__init__(space, lr=lr, batch_size=batch_size, arch_lr=arch_lr, arch_betas=arch_betas, **options)
         self.threshold, self.zero_one_weight = threshold, zero_one_weight
 
     def after_alpha_step(self, model: nn.Module) -> None:
@@ -342,32 +345,13 @@ class FairDARTS(DARTS):
     def _ranking(self, alpha: torch.Tensor) -> torch.Tensor:
         return alpha[..., 1:].argmax(dim=-1)
 
-    def _edges(self, alpha: torch.Tensor) -> tuple[list[list[tuple[str, int]]], dict]:
-        from spaces.darts import OPS
-
-        nodes = self.space.nodes
-        s = torch.sigmoid(alpha.detach().float())[:, 1:]  # column 0 is 'none'
-        pairs, kept, start = [], {}, 0
-        for j in range(2, 2 + nodes):
-            w = s[start:start + j]
-            best = [int(w[i].argmax()) for i in range(j)]
-            for i in range(j):
-                ranked = sorted(range(len(OPS)), key=lambda o: -float(w[i, o]))
-                kept[(i, j)] = [OPS[o] for o in ranked if float(w[i, o]) > self.threshold][:2]
-            edges = sorted(range(j), key=lambda i: -float(w[i, best[i]]))[:2]
-            pairs += sorted(((OPS[best[i]], i) for i in edges), key=lambda p: p[1])
-            start += j
-        return pairs, kept
-
     def derive(self, model: nn.Module) -> Any:
-        from spaces.darts import Genotype
-
-        alphas = model.alphas_by_key()
-        normal, _ = self._edges(alphas["normal"])
-        reduce, _ = self._edges(alphas["reduce"])
-        concat = tuple(range(2, 2 + self.space.nodes))
-        return self.space.canonical(Genotype(tuple(normal), concat, tuple(reduce), concat))
+        """The space's top-2 rule on σ(α): a member of the space (``details["sparse"]``: the reference's
+        sparse reading)."""
+        return self.space.derive(model, weighting="sigmoid")
 
     def details(self, model: nn.Module) -> dict[str, Any]:
-        return {"kept": {key: self._edges(a)[1] for key, a in model.alphas_by_key().items()},
+        return {"kept": self.space.edge_ops(model, weighting="sigmoid", threshold=self.threshold),
+                "sparse": self.space.derive(model, weighting="sigmoid", threshold=self.threshold),
                 "threshold": self.threshold}
+
