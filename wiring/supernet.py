@@ -140,6 +140,20 @@ def alpha(model: nn.Module, key: str) -> nn.Parameter:
     return found[key]
 
 
+def learnable(model: nn.Module, key: str) -> list[bool]:
+    """Per column of α ``key``, whether its candidate holds parameters at every ``choice`` site reading
+    ``key`` (DARTS+ ranks these only: convolutions, not pools, ``none`` or the identity skip); every column
+    of a key read by ``select`` nodes only (inputs, not ops)."""
+    found = [s.module for s in sites(model) if s.key == key]
+    if not found:
+        raise GraphError(f"no relaxed module reads α {key!r}")
+    choices = [m for m in found if hasattr(m, "candidates")]
+    if not choices:
+        return [True] * len(found[0].choices)
+    return [all(next(m.candidates[i].parameters(), None) is not None for m in choices)
+            for i in range(len(choices[0].candidates))]
+
+
 def is_alpha(name: str) -> bool:
     """Whether parameter name ``name`` (from ``named_parameters``) is an α."""
     parts = name.split(".")

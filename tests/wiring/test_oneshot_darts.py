@@ -105,6 +105,23 @@ def test_darts_plus_stable_ranking(sp, data):
     assert "unchanged for 1 epochs" in result.reason
 
 
+def test_darts_plus_ranks_learnable_ops_only(sp):
+    """DARTS+' stable-ranking rule looks at the parametric ops only: the strongest op moving to skip_connect
+    (no parameters) while the strongest convolution stays is a stable ranking."""
+    strategy = DARTS(sp, early_stop="darts+", stable_epochs=1, max_skips=99, progress=False)
+    model = strategy.build_model()
+    assert [op for op, yes in zip(PRIMITIVES, supernet.learnable(model, "normal")) if yes] == [
+        "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"]
+    a = torch.zeros(14, 8)
+    a[:, PRIMITIVES.index("sep_conv_3x3")] = 1.0
+    b = a.clone()
+    b[:, SKIP] = 5.0
+    assert strategy._should_stop(1, model, [{"normal": a, "reduce": a}, {"normal": b, "reduce": b}]) is not None
+    c = a.clone()
+    c[:, PRIMITIVES.index("dil_conv_5x5")] = 5.0  # a learnable op takes over: not stable
+    assert strategy._should_stop(1, model, [{"normal": a, "reduce": a}, {"normal": c, "reduce": c}]) is None
+
+
 def test_darts_plus_on_cells_that_are_not_darts_genotypes(data):
     """ENAS micro cells are not (op, input) pairs: the skip rule does not apply, the ranking rule does."""
     from spaces import enas
@@ -173,25 +190,28 @@ def _mse(model, batch):
     return ((model(x) - y) ** 2).mean()
 
 
-def test_second_order_hypergradient_matches_brute_force():
+@pytest.mark.parametrize("buf", [None, 0.7])
+def test_second_order_hypergradient_matches_brute_force(buf):
     torch.manual_seed(0)
     model = _Toy()
     train = (torch.randn(5, dtype=torch.float64), torch.randn(5, dtype=torch.float64))
     val = (torch.randn(5, dtype=torch.float64), torch.randn(5, dtype=torch.float64))
     xi, wd = 0.1, 3e-4
     w0 = model.w.detach().clone()
-    kwargs = {"alphas": [model.a], "weights": [model.w], "xi": xi, "weight_decay": wd, "loss_fn": _mse}
+    mu, buffer = 0.9, None if buf is None else torch.full_like(model.w, buf)
+    kwargs = {"alphas": [model.a], "weights": [model.w], "xi": xi, "weight_decay": wd, "loss_fn": _mse,
+              "momentum": mu, "buffers": [buffer]}
     (second,) = hypergradient(model, train, val, order=2, **kwargs)
     assert torch.equal(model.w.detach(), w0)  # weights restored
     (first,) = hypergradient(model, train, val, order=1, **kwargs)
 
-    # exact: d/dα L_val(w'(α), α) with w'(α) = w − ξ(∂w L_train(w, α) + wd·w), by autograd through the unroll
+    # exact: d/dα L_val(w'(α), α) with w'(α) = w − ξ(μ·buf + ∂w L_train(w, α) + wd·w) (architect.py), by autograd
     def unrolled_val(a):
         w = model.w.detach().clone().requires_grad_(True)
         x, y = train
         l_train = ((torch.tanh(w * x) * torch.sigmoid(a) + a * w ** 2 - y) ** 2).mean()
         (g,) = torch.autograd.grad(l_train, w, create_graph=True)
-        w1 = w - xi * (g + wd * w)
+        w1 = w - xi * (g + wd * w + (0 if buffer is None else mu * buffer))
         x, y = val
         return ((torch.tanh(w1 * x) * torch.sigmoid(a) + a * w1 ** 2 - y) ** 2).mean()
 

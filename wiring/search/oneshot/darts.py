@@ -1,4 +1,4 @@
-"""DARTS (Liu et al. 2019, SPEC §2), DARTS+ and Fair DARTS (SPEC §10) on a space's supernet.
+"""DARTS (Liu et al. 2019, docs/papers.md §2), DARTS+ and Fair DARTS (§10) on a space's supernet.
 
 A space for these strategies has ``supernet()`` (a typed DAG whose ``choice``
 nodes share α by key) and ``derive(model)`` (the discrete architecture of a
@@ -16,10 +16,10 @@ recorded (``alpha_history``) and the early-stop rule, if any, is asked.
 α gradient (:func:`hypergradient`):
 
 - first order: ∇α L_val(w, α);
-- second order, the reference ``architect.py``: the unrolled weights
-  w' = w − ξ(∇w L_train(w, α) + weight_decay·w) with ξ the current weight
-  learning rate (the reference also adds the momentum buffer; this follows the
-  SPEC formula and leaves momentum out), then
+- second order, the reference ``architect.py`` (``_compute_unrolled_model``): the
+  unrolled weights w' = w − ξ(μ·buf + ∇w L_train(w, α) + weight_decay·w) with ξ
+  the current weight learning rate and buf the weight optimiser's momentum
+  buffer (μ its momentum; zero before the first weight step), then
   ∇α L_val(w', α) − ξ·(∇α L_train(w⁺, α) − ∇α L_train(w⁻, α)) / 2ε with
   w± = w ± ε∇w' L_val(w', α) and ε = 0.01/‖∇w' L_val(w', α)‖. The weights and
   the BN running statistics are restored afterwards, so only weight steps move
@@ -46,6 +46,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from wiring.supernet import learnable
 
 from ..strategy import SearchError
 from .checkpoint import Checkpoint, PathArg, checkpoint_path
@@ -106,11 +108,13 @@ def _restored(model: nn.Module, weights: Sequence[torch.Tensor]) -> Iterator[Non
 
 def hypergradient(model: nn.Module, train_batch: Batch, val_batch: Batch, *, alphas: Sequence[torch.Tensor],
                   weights: Sequence[torch.Tensor], order: int = 1, xi: float = 0.0, weight_decay: float = 0.0,
+                  momentum: float = 0.0, buffers: Sequence[torch.Tensor | None] | None = None,
                   loss_fn: LossFn = cross_entropy,
                   alpha_loss: Callable[[], torch.Tensor] | None = None) -> list[torch.Tensor]:
     """∇α of the validation loss, first or second order (module docstring); ``alpha_loss()`` (e.g. Fair
-    DARTS' zero-one loss, a function of α only) is added to the validation loss. Returns one gradient per α;
-    ``weights`` are left as they were."""
+    DARTS' zero-one loss, a function of α only) is added to the validation loss. ``buffers``: the weight
+    optimiser's momentum buffer per weight (``None`` where it has none yet), scaled by ``momentum`` in the
+    unrolled step. Returns one gradient per α; ``weights`` are left as they were."""
     alphas, weights = list(alphas), list(weights)
     extra = (lambda: 0.0) if alpha_loss is None else alpha_loss
     if order == 1:
@@ -120,8 +124,9 @@ def hypergradient(model: nn.Module, train_batch: Batch, val_batch: Batch, *, alp
     with _restored(model, weights):
         g_train = _grads(loss_fn(model, train_batch), weights)
         with torch.no_grad():
-            for w, g in zip(weights, g_train):
-                w.sub_(xi * (g + weight_decay * w))  # w' = w − ξ ∇w L_train(w)
+            for w, g, buf in zip(weights, g_train, buffers or [None] * len(weights)):
+                step = g + weight_decay * w  # w' = w − ξ (μ·buf + ∇w L_train(w) + λ·w)
+                w.sub_(xi * (step if buf is None else step + momentum * buf))
         grads = _grads(loss_fn(model, val_batch) + extra(), alphas + weights)
         d_alpha, d_w = grads[:len(alphas)], grads[len(alphas):]
         norm = torch.sqrt(sum((g * g).sum() for g in d_w)) if d_w else torch.tensor(0.0)
@@ -233,9 +238,10 @@ class DARTS:
                     val_batch = (x[vb].to(self.device), y[vb].to(self.device))
                     # α step
                     a_opt.zero_grad(set_to_none=True)
+                    buffers = [w_opt.state.get(w, {}).get("momentum_buffer") for w in weights]
                     grads = hypergradient(model, train_batch, val_batch, alphas=alphas, weights=weights,
                                           order=self.order, xi=xi, weight_decay=self.weight_decay,
-                                          alpha_loss=alpha_loss)
+                                          momentum=self.momentum, buffers=buffers, alpha_loss=alpha_loss)
                     for a, g in zip(alphas, grads):
                         a.grad = g.detach()
                     a_opt.step()
@@ -278,17 +284,23 @@ class DARTS:
                         f"after epoch {epoch + 1}")
         k = self.stable_epochs
         if k is not None and len(history) > k:
-            ranks = [{key: self._ranking(a) for key, a in h.items()} for h in history[-(k + 1):]]
+            masks = {key: torch.tensor(learnable(model, key)) for key in history[-1]}
+            ranks = [{key: _ranking(a, masks[key]) for key, a in h.items()} for h in history[-(k + 1):]]
             if all(all(torch.equal(r[key], ranks[0][key]) for key in r) for r in ranks[1:]):
-                return f"darts+: α ranking (argmax op per edge) unchanged for {k} epochs after epoch {epoch + 1}"
+                return (f"darts+: α ranking (argmax learnable op per edge) unchanged for {k} epochs after epoch "
+                        f"{epoch + 1}")
         return None
 
-    def _ranking(self, alpha: torch.Tensor) -> torch.Tensor:
-        return alpha.argmax(dim=-1)
+
+def _ranking(alpha: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per row, the strongest of the columns ``mask`` marks (DARTS+ ranks learnable ops only)."""
+    if not mask.any():  # no learnable op: every column
+        mask = torch.ones_like(mask)
+    return alpha.masked_fill(~mask, -float("inf")).argmax(dim=-1)
 
 
 class DARTSPlus(DARTS):
-    """DARTS+ (SPEC §10): DARTS with ``early_stop="darts+"`` (``max_skips``, ``stable_epochs`` as in DARTS)."""
+    """DARTS+ (docs/papers.md §10): DARTS with ``early_stop="darts+"`` (``max_skips``, ``stable_epochs`` as in DARTS)."""
 
     def __init__(self, space: Any, **options: Any) -> None:
         options.setdefault("early_stop", "darts+")
@@ -296,7 +308,7 @@ class DARTSPlus(DARTS):
 
 
 class FairDARTS(DARTS):
-    """Fair DARTS (SPEC §10): sigmoid weights, zero-one loss, threshold derivation.
+    """Fair DARTS (docs/papers.md §10): sigmoid weights, zero-one loss, threshold derivation.
 
     ``none`` is masked, not removed: the supernet keeps the ``none`` column of α
     (column 0, so the α shapes stay (edges, 8)), but it is pinned to
@@ -341,9 +353,6 @@ class FairDARTS(DARTS):
             return self.zero_one_weight * -((s - 0.5) ** 2).mean()
 
         return zero_one
-
-    def _ranking(self, alpha: torch.Tensor) -> torch.Tensor:
-        return alpha[..., 1:].argmax(dim=-1)
 
     def derive(self, model: nn.Module) -> Any:
         """The space's top-2 rule on σ(α): a member of the space (``details["sparse"]``: the reference's
