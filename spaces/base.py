@@ -52,9 +52,13 @@ MAX_TRIES = 1000
 class Decision:
     """One categorical decision of a space, as a controller emits it.
 
-    ``kind`` is ``"choice"`` (pick one of ``choices``) or ``"skip"`` (a yes/no
-    skip connection from layer ``source`` to layer ``target``, which a
-    controller may score with anchor-point attention, Zoph & Le 2017).
+    ``kind`` is ``"choice"`` (pick one of ``choices``), ``"skip"`` (a yes/no skip connection from layer
+    ``source`` to layer ``target``, which a controller may score with anchor-point attention, Zoph & Le
+    2017) or ``"input"`` (pick which earlier state ``0..target-1`` the state ``target`` reads, which a
+    controller may score by attention over those states, ENAS' micro controller). A ``choice`` may name
+    the state ``target`` it belongs to (ENAS: a node's ops follow its inputs), and carry the controller's
+    initial logit ``bias`` (learnt; ENAS' ``b_soft``) and a fixed logit ``offset`` (ENAS'
+    ``b_soft_no_learn``), one per choice.
     """
 
     name: str
@@ -62,12 +66,22 @@ class Decision:
     kind: str = "choice"
     source: int | None = None
     target: int | None = None
+    bias: tuple[float, ...] | None = None
+    offset: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.choices) < 1:
             raise SpaceError(f"decision {self.name!r} needs at least one choice")
-        if self.kind not in ("choice", "skip"):
-            raise SpaceError(f"decision {self.name!r}: kind must be 'choice' or 'skip', got {self.kind!r}")
+        if self.kind not in ("choice", "skip", "input"):
+            raise SpaceError(f"decision {self.name!r}: kind must be 'choice', 'skip' or 'input', got {self.kind!r}")
+        if self.kind == "input" and (not isinstance(self.target, int) or self.choices != tuple(range(self.target))):
+            raise SpaceError(f"decision {self.name!r}: an input decision chooses among the states 0..target-1, got "
+                             f"choices {self.choices!r} and target {self.target!r}")
+        for field in ("bias", "offset"):
+            value = getattr(self, field)
+            if value is not None and len(value) != len(self.choices):
+                raise SpaceError(f"decision {self.name!r}: {field} needs one value per choice ({len(self.choices)}), "
+                                 f"got {value!r}")
 
 
 class Space(ABC):

@@ -55,6 +55,11 @@ from ..errors import SpaceError
 from .tokens import TokenSpace, alphas, argmax, check_int, int_tokens
 
 OPS = ("sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "identity")
+OP_BIAS = (10.0, 10.0, 0.0, 0.0, 0.0)
+"""The reference micro controller's initial, learnt op-logit bias ``b_soft`` (favours the separable convs)."""
+OP_OFFSET = (0.25, 0.25, -0.25, -0.25, -0.25)
+"""Its fixed offset ``b_soft_no_learn``, added to normal cells' op logits after the tanh: with ``OP_BIAS``,
+initial normal-cell op probabilities ≈ (0.315, 0.315, 0.123, 0.123, 0.123)."""
 """The micro ops in ENAS op-id order 0..4 (the names of the registered ops that compute them at stride 1)."""
 
 CELLS = ("normal", "reduce")
@@ -117,8 +122,10 @@ class MicroSpace(TokenSpace):
             for i in range(nodes):
                 groups.append((len(decisions), len(decisions) + 4))
                 inputs = tuple(range(i + 2))
-                decisions += [Decision(f"{cell}.node{i}.input_{s}", inputs) for s in SLOTS]
-                decisions += [Decision(f"{cell}.node{i}.op_{s}", OPS) for s in SLOTS]
+                decisions += [Decision(f"{cell}.node{i}.input_{s}", inputs, kind="input", target=i + 2)
+                              for s in SLOTS]
+                decisions += [Decision(f"{cell}.node{i}.op_{s}", OPS, target=i + 2, bias=OP_BIAS,
+                                       offset=OP_OFFSET if cell == "normal" else None) for s in SLOTS]
         super().__init__(decisions, groups, constraint)
 
     def options(self) -> dict[str, Any]:

@@ -152,7 +152,14 @@ def test_micro_ops_and_decisions_follow_the_controller():
                                                "normal.node0.op_b"]
     assert decisions[20].name == "reduce.node0.input_a"
     assert [d.choices for d in decisions[:20:4]] == [tuple(range(i + 2)) for i in range(5)]
-    assert all(d.kind == "choice" for d in decisions)
+    for d in decisions:  # inputs are attended over by ENAS' controller; ops carry its b_soft (+ offset: normal)
+        node = int(d.name.split(".")[1][4:]) + 2
+        assert d.target == node
+        if "input" in d.name:
+            assert d.kind == "input" and d.bias is None
+        else:
+            assert d.kind == "choice" and d.bias == (10.0, 10.0, 0.0, 0.0, 0.0)
+            assert d.offset == ((0.25, 0.25, -0.25, -0.25, -0.25) if d.name.startswith("normal") else None)
 
 
 def test_micro_size_counts_both_slots_of_every_node():

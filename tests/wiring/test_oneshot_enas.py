@@ -88,6 +88,7 @@ def test_controller_takes_the_reference_settings(macro, data):
     """Micro script defaults (op logits reduced by 2.5, Adam β1 = 0, ε = 1e-3), the macro skip penalty."""
     controller = ENAS(macro, seed=0, **OPTIONS).start(data).controller
     assert controller.skip_weight == 0.8 and controller.controller.skip_target == 0.4
+    assert controller.baseline == 0.0 and controller.controller.temperature is None  # the scripts' settings
     constants = {c for d, c in zip(macro.decisions(), controller.controller.constants) if d.kind == "choice"}
     assert constants == {1.1 / 2.5}  # the macro space's choices are all ops
     assert controller.optimizer.param_groups[0]["betas"] == (0.0, 0.999)

@@ -232,6 +232,48 @@ def test_reinforce_reduces_op_logits_but_not_input_choices():
         assert constant == pytest.approx(expected), decision.name
 
 
+def test_reinforce_starts_enas_micro_op_probabilities_at_the_reference_values():
+    """b_soft (10, 10, 0, 0, 0) through 1.1/2.5·tanh, plus the normal cells' fixed offset: ≈ 0.315, 0.315,
+    0.123, 0.123, 0.123 (melodyguan/enas micro_controller.py); reduction cells ≈ 0.254, 0.254, 0.164 × 3."""
+    from spaces import enas
+
+    space = enas.space(**enas.SMALL)
+    controller = Reinforce(space, seed=0, tanh_constant=1.1, op_tanh_reduce=2.5, temperature=None).controller
+    decisions = space.decisions()
+    tokens = controller.run(torch.Generator().manual_seed(0))[0]
+    seen = {}
+
+    def record(t):
+        return lambda module, args, out: seen.__setitem__(t, out)
+
+    handles = [controller.heads[t].register_forward_hook(record(t)) for t, d in enumerate(decisions) if d.kind == "choice"]
+    with torch.no_grad():
+        controller.run(None, tokens)
+    for h in handles:
+        h.remove()
+    for t, logits in seen.items():
+        probs = torch.softmax(controller._squash(logits.squeeze(0), t), -1)
+        expected = [0.315, 0.315, 0.123, 0.123, 0.123] if decisions[t].name.startswith("normal") else [
+            0.254, 0.254, 0.164, 0.164, 0.164]
+        torch.testing.assert_close(probs, torch.tensor(expected), atol=0.02, rtol=0)
+
+
+def test_reinforce_attends_over_earlier_states_for_input_decisions():
+    """ENAS micro: an input decision's logits come from attention (v, W_prev, W_curr), not a linear head, over
+    exactly the states it may read."""
+    from spaces import enas
+
+    space = enas.space(**enas.SMALL)
+    strategy = Reinforce(space, seed=0, temperature=None, lr=0.1)
+    controller = strategy.controller
+    assert all(isinstance(controller.heads[t], torch.nn.Identity)
+               for t, d in enumerate(space.decisions()) if d.kind == "input")
+    tokens = controller.run(strategy.generator)[0]
+    _, log_p, _, _ = controller.run(None, tokens)
+    log_p.backward()
+    assert controller.v.weight.grad.abs().sum() > 0 and controller.w_curr.weight.grad.abs().sum() > 0
+
+
 def test_reinforce_reward_carries_the_entropy_bonus():
     strategy = Reinforce(Chain(), seed=0, entropy_weight=0.5)
     arch = strategy.ask()

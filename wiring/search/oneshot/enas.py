@@ -1,4 +1,4 @@
-"""ENAS (Pham et al. 2018, SPEC §4): shared weights trained under a REINFORCE controller.
+"""ENAS (Pham et al. 2018, docs/papers.md §4): shared weights trained under a REINFORCE controller.
 
 A space for ENAS has ``supernet()``, ``derive(model)``, ``decisions()``,
 ``to_decisions()`` and ``from_decisions()``, like :func:`spaces.enas.space`
@@ -54,10 +54,15 @@ has none], ``skip_weight`` 0.8 and ``skip_target`` 0.4 (the macro skip
 penalty; micro cells have no skip decisions, so it is zero there),
 ``entropy_weight`` 1e-4, ``baseline_decay`` 0.99, the controller's Adam with
 β1 = 0 and ε = 1e-3, ``final_samples`` 10 (the reference prints 10 samples
-after each controller phase). ``temperature`` 5 is SPEC §4's (the CIFAR
-scripts leave it unset). Not reproduced: the micro controller's attention
-over earlier nodes for input choices (a linear head per decision here),
-dropout, drop-path and the auxiliary head.
+after each controller phase), ``temperature`` ``None`` (the scripts set none;
+the paper's 5 with ``temperature=5``), the baseline starting at 0. The micro
+controller's details come from the space's decisions (:class:`spaces.Decision`):
+op logits start from ``b_soft`` (10, 10, 0, 0, 0), normal cells add the fixed
+``b_soft_no_learn`` (0.25, 0.25, −0.25, −0.25, −0.25) after the tanh (initial
+normal-cell op probabilities ≈ 0.315, 0.315, 0.123, 0.123, 0.123), and input
+choices attend over the earlier nodes (see :class:`~wiring.search.reinforce.Controller`).
+Not reproduced: the full entropy of each decision replaces the sampled
+token's term, dropout, drop-path and the auxiliary head.
 
 Paths: the space says which α row implements each decision
 (``space.decision_rows()``; the compiled supernet names them, :mod:`wiring.supernet`),
@@ -293,7 +298,7 @@ class ENAS:
                  lr_min: float = 0.0005, lr_period: int | None = 10, lr_period_mult: int = 2, momentum: float = 0.9,
                  nesterov: bool = True, weight_decay: float = 2e-4, grad_clip: float | None = 5.0,
                  controller_steps: int = 30, controller_aggregate: int = 10, controller_lr: float = 0.0035,
-                 controller_hidden: int = 64, temperature: float = 5.0, tanh_constant: float = 1.1,
+                 controller_hidden: int = 64, temperature: float | None = None, tanh_constant: float = 1.1,
                  op_tanh_reduce: float = 2.5, skip_weight: float = 0.8, skip_target: float = 0.4,
                  entropy_weight: float = 1e-4, baseline_decay: float = 0.99, final_samples: int = 10,
                  device: str | torch.device = "cpu", progress: bool = True, checkpoint: PathArg = None) -> None:
@@ -312,9 +317,11 @@ class ENAS:
             _number("grad_clip", grad_clip, open_low=True)
         if nesterov and not momentum > 0:
             raise SearchError(f"nesterov needs momentum > 0, got momentum={momentum!r}")
-        for name, value in (("controller_lr", controller_lr), ("temperature", temperature),
-                            ("tanh_constant", tanh_constant), ("op_tanh_reduce", op_tanh_reduce)):
+        for name, value in (("controller_lr", controller_lr), ("tanh_constant", tanh_constant),
+                            ("op_tanh_reduce", op_tanh_reduce)):
             _number(name, value, open_low=True)
+        if temperature is not None:
+            _number("temperature", temperature, open_low=True)
         _number("skip_target", skip_target, open_low=True, high=1.0, open_high=True)
         _number("skip_weight", skip_weight)
         _number("entropy_weight", entropy_weight)
@@ -330,7 +337,7 @@ class ENAS:
         self.controller_options = {"hidden": controller_hidden, "lr": controller_lr, "temperature": temperature,
                                    "tanh_constant": tanh_constant, "op_tanh_reduce": op_tanh_reduce,
                                    "skip_weight": skip_weight, "skip_target": skip_target,
-                                   "entropy_weight": entropy_weight, "baseline_decay": baseline_decay}
+                                   "entropy_weight": entropy_weight, "baseline_decay": baseline_decay, "baseline": 0.0}
         self.final_samples = final_samples
         self.device, self.progress = torch.device(device), progress
         self.checkpoint = checkpoint_path(checkpoint)
