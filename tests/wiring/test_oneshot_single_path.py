@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 
@@ -116,3 +118,30 @@ def test_inherit_equal_outputs(sp, data):
         out = other(x)
     out = out[0] if isinstance(out, tuple) else out
     assert not torch.allclose(expected, out, atol=1e-5)
+
+
+def test_bn_recalibration_takes_the_reference_amount_of_training_data(sp, data, monkeypatch):
+    """SPOS' search.py: 200 batches × 128 training images before each score, or all of them if fewer."""
+    from wiring.search.oneshot import single_path
+
+    seen = []
+    monkeypatch.setattr(single_path, "recalibrate_bn", lambda model, batches, device: seen.append(
+        [len(b) for b in batches]))
+    strategy = SPOS(sp, seed=0, progress=False)
+    assert (strategy.bn_batches, strategy.bn_batch_size, strategy.label_smoothing) == (200, 128, 0.1)
+    model = strategy.build_model()
+    strategy.score(model, sp.sample(random.Random(0)), data, torch.Generator().manual_seed(0))
+    n = len(data.y_train)  # fewer than 200 × 128: all of them, in batches of 128
+    assert seen == [[128] * (n // 128) + ([n % 128] if n % 128 else [])]
+    small = SPOS(sp, seed=0, bn_batches=2, bn_batch_size=16, progress=False)
+    seen.clear()
+    small.score(model, sp.sample(random.Random(0)), data, torch.Generator().manual_seed(0))
+    assert seen == [[16, 16]]
+
+
+def test_flops_bins_over_a_given_range(sp):
+    strategy = SPOS(sp, sampler="flops_bins", bins=7, flops_range=(290e6, 360e6), progress=False)
+    assert strategy._bin_edges(random.Random(0)) == pytest.approx(
+        [290e6 + 10e6 * i for i in range(8)])
+    with pytest.raises(SearchError, match="flops_range"):
+        SPOS(sp, flops_range=(5, 1))

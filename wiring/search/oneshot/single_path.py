@@ -1,4 +1,4 @@
-"""Single-path one-shot search: SPOS (Guo et al. 2020, SPEC §9) and FairNAS (SPEC §10).
+"""Single-path one-shot search: SPOS (Guo et al. 2020, docs/papers.md §9) and FairNAS (§10).
 
 A space for these strategies is a single-path space such as :func:`spaces.spos.space` or
 :func:`spaces.spos.layers`: ``supernet()`` holds one ``choice`` node per layer with α key
@@ -146,7 +146,13 @@ class SPOS:
     Evolution: ``search_budget`` architectures are scored; ``population``, ``top_k``,
     ``mutations``, ``crossovers``, ``mutation_prob`` as :class:`ConstrainedEvolution` (paper:
     50, 10, 25, 25, 0.1, budget 50 + 19 × 50). ``bn_batches`` training batches of
-    ``batch_size`` recalibrate batch norms before each score; ``val_size`` caps the validation
+    ``bn_batch_size`` (the reference's 200 × 128, or all the training data if less) recalibrate batch
+    norms before each score; ``label_smoothing`` (0.1, the reference's) applies to the supernet's training
+    loss; ``flops_range`` fixes the FLOPs-bin sampler's range in multiply-adds (the reference's
+    ``(290e6, 360e6)`` with ``bins=7``, ``max_tries=500``; ``None``: estimated from ``bin_pool`` samples).
+    The sampler defaults to ``"uniform"`` (the reference's is ``"flops_bins"``): its rejection draws cost
+    one static cost evaluation per drawn architecture here, where the reference reads a FLOPs table.
+    ``val_size`` caps the validation
     examples scored (``None``: all). ``progress``: progress bars; ``checkpoint``: a file to save
     the search to and resume it from, every epoch and every ``checkpoint_every`` evaluations
     (module docstring).
@@ -156,14 +162,23 @@ class SPOS:
                  momentum: float = 0.9, weight_decay: float = 4e-5, grad_clip: float | None = None,
                  sampler: str = "uniform", bins: int = 10, bin_pool: int = 200, max_tries: int = 100,
                  search_budget: int = 1000, population: int = 50, top_k: int = 10, mutations: int = 25,
-                 crossovers: int = 25, mutation_prob: float = 0.1, bn_batches: int = 5,
+                 crossovers: int = 25, mutation_prob: float = 0.1, bn_batches: int = 200, bn_batch_size: int = 128,
+                 label_smoothing: float = 0.1, flops_range: tuple[float, float] | None = None,
                  val_size: int | None = None, device: str | torch.device = "cpu", progress: bool = True,
                  checkpoint: PathArg = None, checkpoint_every: int = 10) -> None:
         for name, value in (("epochs", epochs), ("batch_size", batch_size), ("bins", bins), ("bin_pool", bin_pool),
                             ("max_tries", max_tries), ("search_budget", search_budget), ("bn_batches", bn_batches),
+                            ("bn_batch_size", bn_batch_size),
                             ("checkpoint_every", checkpoint_every)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SearchError(f"{name} must be a positive int, got {name}={value!r}")
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+                or not 0 <= label_smoothing < 1:
+            raise SearchError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
+        if flops_range is not None and not (isinstance(flops_range, (tuple, list)) and len(flops_range) == 2
+                                            and 0 <= flops_range[0] < flops_range[1]):
+            raise SearchError(f"flops_range must be (low, high) multiply-adds with 0 <= low < high, got "
+                              f"{flops_range!r}")
         if sampler not in SAMPLERS:
             raise SearchError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
         for method in ("supernet", "to_graph", "to_decisions", "decisions", "sample"):
@@ -173,7 +188,9 @@ class SPOS:
         self.space, self.seed, self.epochs, self.batch_size = space, seed, epochs, batch_size
         self.lr, self.momentum, self.weight_decay, self.grad_clip = lr, momentum, weight_decay, grad_clip
         self.sampler, self.bins, self.bin_pool, self.max_tries = sampler, bins, bin_pool, max_tries
-        self.search_budget, self.bn_batches, self.val_size = search_budget, bn_batches, val_size
+        self.search_budget, self.bn_batches, self.bn_batch_size = search_budget, bn_batches, bn_batch_size
+        self.val_size, self.label_smoothing = val_size, float(label_smoothing)
+        self.flops_range = None if flops_range is None else tuple(map(float, flops_range))
         self.evolution_options = {"population": population, "top_k": top_k, "mutations": mutations,
                                   "crossovers": crossovers, "mutation_prob": mutation_prob}
         self.device, self.progress = torch.device(device), progress
@@ -197,8 +214,11 @@ class SPOS:
         return self._macs[key]
 
     def _bin_edges(self, rng: random.Random) -> list[float]:
-        values = [self.macs(self.space.sample(rng)) for _ in range(self.bin_pool)]
-        lo, hi = min(values), max(values)
+        if self.flops_range is not None:
+            lo, hi = self.flops_range
+        else:
+            values = [self.macs(self.space.sample(rng)) for _ in range(self.bin_pool)]
+            lo, hi = min(values), max(values)
         return [lo + (hi - lo) * i / self.bins for i in range(self.bins + 1)]
 
     def sample_arch(self, rng: random.Random, edges: list[float] | None = None) -> Hashable:
@@ -219,7 +239,7 @@ class SPOS:
                    optimizer: torch.optim.Optimizer, edges: list[float] | None) -> torch.Tensor:
         set_arch(model, self.space, self.sample_arch(rng, edges))
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(_logits(model(batch[0])), batch[1])
+        loss = F.cross_entropy(_logits(model(batch[0])), batch[1], label_smoothing=self.label_smoothing)
         loss.backward()
         self._step(model, optimizer)
         return loss.detach()
@@ -241,8 +261,8 @@ class SPOS:
 
         set_arch(model, self.space, arch)
         order = torch.randperm(len(data.y_train), generator=gen)
-        batches = [data.x_train[order[i:i + self.batch_size]]
-                   for i in range(0, min(len(order), self.bn_batches * self.batch_size), self.batch_size)]
+        size = self.bn_batch_size
+        batches = [data.x_train[order[i:i + size]] for i in range(0, min(len(order), self.bn_batches * size), size)]
         recalibrate_bn(model, batches, device=self.device)
         x, y = data.x_val, data.y_val
         if self.val_size is not None:
@@ -347,7 +367,7 @@ class SPOS:
 
 
 class FairNAS(SPOS):
-    """FairNAS strict fairness (SPEC §10); the evolutionary stage is SPOS'.
+    """FairNAS strict fairness (docs/papers.md §10); the evolutionary stage is SPOS'.
 
     Every layer must have the same number ``m`` of choices. ``counts[key][i]`` is how many times
     candidate ``i`` of layer ``key`` ran in a training forward; ``step_counts`` holds one such table
@@ -397,7 +417,7 @@ class FairNAS(SPOS):
         total = torch.zeros(())
         for k in range(self.m):
             set_paths(model, {key: perm[k] for key, perm in zip(keys, perms)})
-            loss = F.cross_entropy(_logits(model(batch[0])), batch[1])
+            loss = F.cross_entropy(_logits(model(batch[0])), batch[1], label_smoothing=self.label_smoothing)
             loss.backward()  # gradients accumulate over the m models
             total = total + loss.detach().cpu()
             ran_last = last_index(model)
