@@ -88,6 +88,9 @@ class Space(ABC):
     """Abstract base of every search space (see the module docstring for the protocol)."""
 
     name: str = "space"
+    data_kind: str = "image"
+    """What the space's networks take: ``"image"`` (channels × height × width) or ``"graph"`` (node features and
+    edges)."""
 
     def __init__(self, constraint: Constraint | None = None) -> None:
         if constraint is not None and not isinstance(constraint, Constraint):

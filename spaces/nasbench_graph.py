@@ -148,6 +148,8 @@ def _table(dataset: str) -> dict[int, dict]:
 class NasBenchGraphSpace(Space):
     """The NAS-Bench-Graph space; see the module docstring. Options as :func:`space`."""
 
+    data_kind = "graph"
+
     name = "nasbench_graph"
 
     def __init__(self, *, dataset: str = "cora", hidden: int | None = None, num_features: int | None = None,

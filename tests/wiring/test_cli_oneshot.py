@@ -221,17 +221,17 @@ def test_storage_resumes_an_interrupted_search(capsys, tmp_path, monkeypatch):
 # -- bad input ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("strategy, space, supported", [
-    ("fairdarts", "nasbench201", "darts"),
-    ("spos", "darts", "proxyless, randwire, spos"),
-    ("fairnas", "proxyless", "spos"),
-    ("enas", "darts", "amoebanet, enas, nasbench201, nasnet, proxyless, spos"),
-    ("darts", "nasbench_graph", "amoebanet, darts, enas"),
-    ("darts+", "nasbench_graph", "amoebanet, darts, enas"),
+@pytest.mark.parametrize("strategy, space, supported, why", [
+    ("fairdarts", "nasbench201", "darts", "lacks derive(model, weighting=..., threshold=...)"),
+    ("spos", "darts", "amoebanet, enas, nasbench201, nasnet, proxyless, spos", "lacks one α row per decision"),
+    ("fairnas", "proxyless", "nasbench201, spos", "lacks the same number of choices in every decision"),
+    ("enas", "darts", "amoebanet, enas, nasbench201, nasnet, proxyless, spos", "lacks one α row per decision"),
+    ("darts", "nasbench_graph", "amoebanet, darts, enas", "searches graph data"),
+    ("darts+", "nasbench_graph", "amoebanet, darts, enas", "searches graph data"),
 ])
-def test_unsupported_space_names_the_supported_ones(capsys, strategy, space, supported):
+def test_unsupported_space_names_the_supported_ones_and_why(capsys, strategy, space, supported, why):
     fails(capsys, "--strategy", strategy, "--space", space, *TINY,
-          mentions=(f"strategy {strategy!r} supports the spaces {supported}", f"--space {space}"))
+          mentions=(f"strategy {strategy!r} supports the spaces {supported}", f"--space {space}", why))
 
 
 @pytest.mark.parametrize("param, mentions", [

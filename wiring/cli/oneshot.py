@@ -1,19 +1,16 @@
 """``wiring search`` with a one-shot strategy: train a space's supernet once, derive one architecture.
 
 The strategy classes live in :mod:`wiring.search.oneshot` and are imported on
-first use. Which spaces each strategy supports (:data:`STRATEGIES`) was found
-by running it for one epoch on every image space's SMALL instance: DARTS, GDAS
-and ProxylessNAS, and DARTS+ (whose skip-connect rule applies to DARTS
-genotypes only), run on every space with a supernet; Fair DARTS derives DARTS
-genotypes only; SPOS needs
-one α key per decision (``layer<i>``), FairNAS also the same number of choices
-in every layer; ENAS needs one α row per controller decision. ``nasbench_graph``
-is left out: it searches graph, not image, data.
+first use. Which spaces each strategy supports is derived, not written down:
+a space is listed when its data are images (``data_kind``, the CLI trains on
+digits) and it offers everything the strategy's ``needs`` name
+(:func:`wiring.search.oneshot.missing`, checked on the space's SMALL instance).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import inspect
 import math
@@ -27,38 +24,62 @@ from typing import Any
 import networkx as nx
 import torch
 
+import spaces
+
 from ..cost import cost
 from ..data import load_dataset
 from ..search import SearchError
+from ..search.oneshot.base import missing
 from ..search.evaluators import fit_input, training_fraction
 from ..serialise import save
 from ..train import train
 from .args import assignments
 
-IMAGE_SPACES = ("amoebanet", "darts", "enas", "mnasnet", "nasbench201", "nasnet", "nasrl", "proxyless", "randwire",
-                "spos")
+def _small(name: str) -> Any:
+    module = importlib.import_module(f"spaces.{name}")
+    return module.space(**module.SMALL)
+
+
+IMAGE_SPACES = tuple(name for name in spaces.SPACES if _small(name).data_kind == "image")
+"""The spaces whose networks take images (the CLI's one-shot data are digits)."""
 
 
 @dataclass(frozen=True)
 class OneShot:
-    """A one-shot strategy of the CLI: its class ``module.name`` in :mod:`wiring.search.oneshot`, the spaces it
-    supports, and whether it records α every epoch (``--plot``)."""
+    """A one-shot strategy of the CLI: its class ``module.name`` in :mod:`wiring.search.oneshot` and whether it
+    records α every epoch (``--plot``); :attr:`spaces` are the image spaces that offer what it needs."""
 
     module: str
     name: str
-    spaces: tuple[str, ...]
     alphas: bool
+
+    @property
+    def spaces(self) -> tuple[str, ...]:
+        return _supported(self.module, self.name)
+
+    def why_not(self, space: str) -> str:
+        """Why ``space`` is not supported (what it lacks)."""
+        if space not in IMAGE_SPACES:
+            return f"{space} searches {_small(space).data_kind} data, the CLI trains on images"
+        cls = _class(self.module, self.name)
+        return f"{space} lacks {'; '.join(missing(cls.needs, _small(space)))}"
+
+
+@functools.cache
+def _supported(module: str, name: str) -> tuple[str, ...]:
+    cls = _class(module, name)
+    return tuple(space for space in IMAGE_SPACES if not missing(cls.needs, _small(space)))
 
 
 STRATEGIES = {
-    "darts": OneShot("darts", "DARTS", IMAGE_SPACES, True),
-    "darts+": OneShot("darts", "DARTSPlus", IMAGE_SPACES, True),
-    "fairdarts": OneShot("darts", "FairDARTS", ("darts",), True),
-    "enas": OneShot("enas", "ENAS", ("amoebanet", "enas", "nasbench201", "nasnet", "proxyless", "spos"), False),
-    "spos": OneShot("single_path", "SPOS", ("proxyless", "randwire", "spos"), False),
-    "fairnas": OneShot("single_path", "FairNAS", ("spos",), False),
-    "proxyless": OneShot("proxyless", "ProxylessNAS", IMAGE_SPACES, True),
-    "gdas": OneShot("proxyless", "GDAS", IMAGE_SPACES, True),
+    "darts": OneShot("darts", "DARTS", True),
+    "darts+": OneShot("darts", "DARTSPlus", True),
+    "fairdarts": OneShot("darts", "FairDARTS", True),
+    "enas": OneShot("enas", "ENAS", False),
+    "spos": OneShot("single_path", "SPOS", False),
+    "fairnas": OneShot("single_path", "FairNAS", False),
+    "proxyless": OneShot("proxyless", "ProxylessNAS", True),
+    "gdas": OneShot("proxyless", "GDAS", True),
 }
 """``--strategy`` name -> strategy."""
 
@@ -96,7 +117,7 @@ def _prepare(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
     entry = STRATEGIES[args.strategy]
     if args.space not in entry.spaces:
         raise SearchError(f"strategy {args.strategy!r} supports the spaces {', '.join(entry.spaces)}; "
-                          f"got --space {args.space}")
+                          f"got --space {args.space} ({entry.why_not(args.space)})")
     if args.plot is not None and not entry.alphas:
         raise SearchError(f"--plot draws α per epoch: strategy {args.strategy!r} has no α (it records none)")
     if not 0 < args.data_fraction <= 1:
@@ -114,17 +135,20 @@ def _prepare(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
 
 def strategy_class(name: str) -> type:
     """The class of one-shot strategy ``name``, imported now (:class:`SearchError` if this install lacks it)."""
-    entry = STRATEGIES[name]
-    path = f"wiring.search.oneshot.{entry.module}"
+    return _class(STRATEGIES[name].module, STRATEGIES[name].name)
+
+
+def _class(module_name: str, name: str) -> type:
+    path = f"wiring.search.oneshot.{module_name}"
     try:
         module = importlib.import_module(path)
     except ModuleNotFoundError as error:
         if error.name != path:
             raise
         module = None
-    if not hasattr(module, entry.name):
-        raise SearchError(f"strategy {name!r} is not available: {path} has no {entry.name}")
-    return getattr(module, entry.name)
+    if not hasattr(module, name):
+        raise SearchError(f"one-shot strategy {name} is not available: {path} has no {name}")
+    return getattr(module, name)
 
 
 def parameters(cls: type) -> dict[str, Any]:

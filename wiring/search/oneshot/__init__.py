@@ -1,4 +1,4 @@
-"""One-shot (weight-sharing) search on a space's supernet (SPEC §2, §4, §8–§10).
+"""One-shot (weight-sharing) search on a space's supernet (docs/papers.md §2, §4, §8–§10).
 
 - :class:`DARTS` alternates architecture (α) and weight steps, first or second
   order; :class:`DARTSPlus` stops it early on skip-connect collapse or a stable
@@ -12,15 +12,19 @@
 - :class:`ProxylessNAS` (binarised two-path gates, expected-latency loss) and
   :class:`GDAS` (hard Gumbel-softmax) sample paths while learning α.
 
-Every strategy takes ``checkpoint=path``: the search is saved there after every
+Every strategy derives from :class:`OneShotStrategy` (:mod:`.base`: the shared settings, hooks and
+:class:`OneShotResult`) and declares what it needs of a space (``needs``, :data:`NEEDS`); a space lacking
+something is refused at construction with one line saying what. Every strategy takes ``checkpoint=path``: the search is saved there after every
 epoch and resumed from it after a kill, to the result an uninterrupted search
 gives (:mod:`.checkpoint`).
 """
 
-from .darts import DARTS, DARTSPlus, FairDARTS, OneShotResult, hypergradient
+from .base import NEEDS, OneShotResult, OneShotStrategy, missing
+from .darts import DARTS, DARTSPlus, FairDARTS, hypergradient
 from .enas import ENAS
 from .proxyless import GDAS, ProxylessNAS, SampledOneShotResult, layer_latencies
 from .single_path import SPOS, FairNAS, inherit, recalibrate_bn, set_arch
 
-__all__ = ["DARTS", "DARTSPlus", "ENAS", "FairDARTS", "FairNAS", "GDAS", "OneShotResult", "ProxylessNAS", "SPOS",
-           "SampledOneShotResult", "hypergradient", "inherit", "layer_latencies", "recalibrate_bn", "set_arch"]
+__all__ = ["DARTS", "DARTSPlus", "ENAS", "FairDARTS", "FairNAS", "GDAS", "NEEDS", "OneShotResult", "OneShotStrategy",
+           "ProxylessNAS", "SPOS", "SampledOneShotResult", "hypergradient", "inherit", "layer_latencies", "missing",
+           "recalibrate_bn", "set_arch"]

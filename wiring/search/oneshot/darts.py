@@ -40,50 +40,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from wiring.supernet import learnable
 
 from ..strategy import SearchError
-from .checkpoint import Checkpoint, PathArg, checkpoint_path
-from .loop import Progress, alternating, check_data, epoch_batches, seeded
+from .base import Batch, OneShotResult, OneShotStrategy, cross_entropy
+from .checkpoint import Checkpoint, PathArg
+from .loop import Progress, alternating, check_data, epoch_batches
 
-Batch = tuple[torch.Tensor, torch.Tensor]
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 EarlyStop = Callable[[int, nn.Module, list], "str | None"]
-
-
-@dataclass
-class OneShotResult:
-    """What a one-shot search returns.
-
-    ``alpha_history[e]`` maps each α key to a CPU copy of α after epoch ``e``;
-    ``reason`` says why the search stopped (``"completed N epochs"`` or the
-    early-stop rule's reason); ``model`` is the trained supernet;
-    ``details`` holds strategy extras (Fair DARTS: the ops kept per edge).
-    """
-
-    arch: Any
-    alpha_history: list[dict[str, torch.Tensor]]
-    stopped_early: bool
-    reason: str
-    epochs_run: int
-    model: nn.Module
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-def _logits(output: Any) -> torch.Tensor:
-    return output[0] if isinstance(output, tuple) else output
-
-
-def cross_entropy(model: nn.Module, batch: Batch) -> torch.Tensor:
-    x, y = batch
-    return F.cross_entropy(_logits(model(x)), y)
 
 
 def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -145,7 +115,7 @@ def hypergradient(model: nn.Module, train_batch: Batch, val_batch: Batch, *, alp
     return [d - xi * (p - m) / (2 * eps) for d, p, m in zip(d_alpha, g_plus, g_minus)]
 
 
-class DARTS:
+class DARTS(OneShotStrategy):
     """DARTS on ``space.supernet()``; see the module docstring. Defaults are the paper's search setting.
 
     ``early_stop``: ``None``, ``"darts+"`` (stop when the derived normal cell
@@ -165,33 +135,21 @@ class DARTS:
                  arch_weight_decay: float = 1e-3, device: str | torch.device = "cpu", progress: bool = True,
                  early_stop: str | EarlyStop | None = None, max_skips: int = 2,
                  stable_epochs: int | None = None, checkpoint: PathArg = None) -> None:
+        super().__init__(space, seed=seed, epochs=epochs, batch_size=batch_size, device=device, progress=progress,
+                         checkpoint=checkpoint)
         if order not in (1, 2):
             raise SearchError(f"order must be 1 or 2, got {order!r}")
-        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise SearchError(f"{name} must be a positive int, got {value!r}")
         if not (early_stop is None or early_stop == "darts+" or callable(early_stop)):
             raise SearchError(f"early_stop must be None, 'darts+' or a callable, got {early_stop!r}")
         if stable_epochs is not None and (not isinstance(stable_epochs, int) or stable_epochs < 1):
             raise SearchError(f"stable_epochs must be a positive int or None, got {stable_epochs!r}")
-        for method in ("supernet", "derive"):
-            if not callable(getattr(space, method, None)):
-                raise SearchError(f"{type(space).__name__} has no {method}(): DARTS needs a space with a supernet")
-        self.space, self.seed, self.order, self.epochs, self.batch_size = space, seed, order, epochs, batch_size
+        self.order = order
         self.lr, self.lr_min, self.momentum = lr, lr_min, momentum
         self.weight_decay, self.grad_clip = weight_decay, grad_clip
         self.arch_lr, self.arch_betas, self.arch_weight_decay = arch_lr, tuple(arch_betas), arch_weight_decay
-        self.device, self.progress = torch.device(device), progress
         self.early_stop, self.max_skips, self.stable_epochs = early_stop, max_skips, stable_epochs
-        self.checkpoint = checkpoint_path(checkpoint)
 
     # -- hooks for variants ---------------------------------------------------
-
-    def build_model(self) -> nn.Module:
-        """The compiled supernet (seeded)."""
-        from wiring import compile as compile_graph
-
-        return compile_graph(self.space.supernet(), seed=self.seed, mode=self.mode)
 
     def alpha_loss(self, model: nn.Module) -> Callable[[], torch.Tensor] | None:
         """An extra α-only loss added to the validation loss (none for DARTS)."""
@@ -200,19 +158,7 @@ class DARTS:
     def after_alpha_step(self, model: nn.Module) -> None:
         """Called after every α step (Fair DARTS re-masks ``none`` here)."""
 
-    def derive(self, model: nn.Module) -> Any:
-        return self.space.derive(model)
-
-    def details(self, model: nn.Module) -> dict[str, Any]:
-        return {}
-
     # -- search ---------------------------------------------------------------
-
-    def search(self, data: Any) -> OneShotResult:
-        """Search on ``data`` (a :class:`wiring.data.Dataset` shaped like the supernet's input, see
-        :func:`wiring.search.evaluators.fit_input`); uses its training split only."""
-        with seeded(self.seed, self.device):
-            return self._search(data)
 
     def _search(self, data: Any) -> OneShotResult:
         model = self.build_model().to(self.device)
@@ -332,6 +278,7 @@ class FairDARTS(DARTS):
     """
 
     mode = "sigmoid"
+    needs = ("supernet", "weighted derive")
     NONE_ALPHA = -10.0
 
     def __init__(self, space: Any, *, threshold: float = 0.85, zero_one_weight: float = 10.0, lr: float = 0.005,

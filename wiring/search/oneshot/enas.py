@@ -99,7 +99,6 @@ pending tells are empty between epochs (every controller step tells it exactly
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -108,15 +107,16 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from generators.checks import positive_int, positive_real, real_in
 from ops.functional import identity
 from ops.modules import FunctionOp, MixedOp, Select
 from wiring import supernet
 
 from ..reinforce import Reinforce
 from ..strategy import SearchError
-from .checkpoint import Checkpoint, PathArg, checkpoint_path
-from .darts import OneShotResult, _logits, cross_entropy
-from .loop import Progress, check_data, seeded
+from .base import OneShotResult, OneShotStrategy, cross_entropy, logits
+from .checkpoint import Checkpoint, PathArg
+from .loop import Progress, check_data
 
 
 # -- paths ------------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def shared_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch
     correct = 0
     with batch_statistics(model):
         for i in range(0, len(y), batch_size):
-            pred = _logits(model(x[i:i + batch_size].to(device))).argmax(1)
+            pred = logits(model(x[i:i + batch_size].to(device))).argmax(1)
             correct += int((pred == y[i:i + batch_size].to(device)).sum())
     return correct / len(y)
 
@@ -272,27 +272,14 @@ class ENASState:
                                    for arch, reward in zip(archs, rewards)]
 
 
-def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
-    if allow_none and value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise SearchError(f"{name} must be a positive int{' or None' if allow_none else ''}, got {name}={value!r}")
-
-
-def _number(name: str, value: Any, *, low: float = 0.0, high: float = math.inf, open_low: bool = False,
-            open_high: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and \
-        (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
-    if not ok:
-        interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
-        raise SearchError(f"{name} must be a number in {interval}, got {name}={value!r}")
-
-
-class ENAS:
+class ENAS(OneShotStrategy):
     """ENAS on ``space.supernet()``; see the module docstring for the loop and the defaults.
 
     ``progress``: a bar over the epochs; ``checkpoint``: a file to save the search to after every epoch and
     resume it from (module docstring)."""
+
+    mode = "single_path"
+    needs = ("supernet", "decision rows")
 
     def __init__(self, space: Any, *, seed: int = 0, epochs: int = 150, batch_size: int = 160, lr: float = 0.05,
                  lr_min: float = 0.0005, lr_period: int | None = 10, lr_period_mult: int = 2, momentum: float = 0.9,
@@ -302,35 +289,28 @@ class ENAS:
                  op_tanh_reduce: float = 2.5, skip_weight: float = 0.8, skip_target: float = 0.4,
                  entropy_weight: float = 1e-4, baseline_decay: float = 0.99, final_samples: int = 10,
                  device: str | torch.device = "cpu", progress: bool = True, checkpoint: PathArg = None) -> None:
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise SearchError(f"seed must be an int, got seed={seed!r}")
-        for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr_period_mult", lr_period_mult),
-                            ("controller_steps", controller_steps), ("controller_aggregate", controller_aggregate),
-                            ("controller_hidden", controller_hidden), ("final_samples", final_samples)):
-            _positive_int(name, value)
-        _positive_int("lr_period", lr_period, allow_none=True)
-        _number("lr", lr, open_low=True)
-        _number("lr_min", lr_min, high=lr)
-        _number("momentum", momentum, high=1.0, open_high=True)
-        _number("weight_decay", weight_decay)
-        if grad_clip is not None:
-            _number("grad_clip", grad_clip, open_low=True)
+        super().__init__(space, seed=seed, epochs=epochs, batch_size=batch_size, device=device, progress=progress,
+                         checkpoint=checkpoint)
+        for name, value in (("lr_period_mult", lr_period_mult), ("controller_steps", controller_steps),
+                            ("controller_aggregate", controller_aggregate), ("controller_hidden", controller_hidden),
+                            ("final_samples", final_samples)):
+            positive_int(name, value, error=SearchError)
+        positive_int("lr_period", lr_period, allow_none=True, error=SearchError)
+        positive_real("lr", lr, error=SearchError)
+        real_in("lr_min", lr_min, 0.0, lr, error=SearchError)
+        real_in("momentum", momentum, 0.0, 1.0, include_high=False, error=SearchError)
+        real_in("weight_decay", weight_decay, 0.0, error=SearchError)
+        positive_real("grad_clip", grad_clip, allow_none=True, error=SearchError)
         if nesterov and not momentum > 0:
             raise SearchError(f"nesterov needs momentum > 0, got momentum={momentum!r}")
         for name, value in (("controller_lr", controller_lr), ("tanh_constant", tanh_constant),
                             ("op_tanh_reduce", op_tanh_reduce)):
-            _number(name, value, open_low=True)
-        if temperature is not None:
-            _number("temperature", temperature, open_low=True)
-        _number("skip_target", skip_target, open_low=True, high=1.0, open_high=True)
-        _number("skip_weight", skip_weight)
-        _number("entropy_weight", entropy_weight)
-        _number("baseline_decay", baseline_decay, high=1.0, open_high=True)
-        for method in ("supernet", "derive", "decisions", "to_decisions", "from_decisions"):
-            if not callable(getattr(space, method, None)):
-                raise SearchError(f"{type(space).__name__} has no {method}(): ENAS needs a space with a supernet and "
-                                  f"controller decisions (spaces.enas)")
-        self.space, self.seed, self.epochs, self.batch_size = space, seed, epochs, batch_size
+            positive_real(name, value, error=SearchError)
+        positive_real("temperature", temperature, allow_none=True, error=SearchError)
+        real_in("skip_target", skip_target, 0.0, 1.0, include_low=False, include_high=False, error=SearchError)
+        real_in("skip_weight", skip_weight, 0.0, error=SearchError)
+        real_in("entropy_weight", entropy_weight, 0.0, error=SearchError)
+        real_in("baseline_decay", baseline_decay, 0.0, 1.0, include_high=False, error=SearchError)
         self.lr, self.lr_min, self.lr_period, self.lr_period_mult = lr, lr_min, lr_period, lr_period_mult
         self.momentum, self.nesterov, self.weight_decay, self.grad_clip = momentum, nesterov, weight_decay, grad_clip
         self.controller_steps, self.controller_aggregate = controller_steps, controller_aggregate
@@ -339,16 +319,8 @@ class ENAS:
                                    "skip_weight": skip_weight, "skip_target": skip_target,
                                    "entropy_weight": entropy_weight, "baseline_decay": baseline_decay, "baseline": 0.0}
         self.final_samples = final_samples
-        self.device, self.progress = torch.device(device), progress
-        self.checkpoint = checkpoint_path(checkpoint)
 
     # -- pieces ---------------------------------------------------------------------------------
-
-    def build_model(self) -> nn.Module:
-        """The compiled supernet (``single_path`` mode, seeded)."""
-        from wiring import compile as compile_graph
-
-        return compile_graph(self.space.supernet(), seed=self.seed, mode="single_path")
 
     def start(self, data: Any) -> ENASState:
         """A fresh state: supernet, optimiser, schedule, controller and data order for ``data``."""
@@ -444,23 +416,20 @@ class ENAS:
 
     # -- search ---------------------------------------------------------------------------------
 
-    def search(self, data: Any) -> OneShotResult:
-        """Search on ``data`` (a :class:`wiring.data.Dataset` shaped like the supernet's input, see
-        :func:`wiring.search.evaluators.fit_input`): weights on its training split, rewards and the final
-        pick on its validation split. With ``checkpoint`` set, saves after every epoch and resumes from an
-        existing file (module docstring)."""
-        with seeded(self.seed, self.device):
-            state = self.start(data)
-            ckpt = state.attach(self, data)
-            saved = ckpt.resume()
-            if saved is not None:
-                state.restore(saved)
-            with Progress(self.progress, self.epochs, type(self).__name__, initial=state.epoch) as bar:
-                while state.epoch < self.epochs:
-                    self.epoch(state, data)
-                    ckpt.save(**state.saved())
-                    bar.step(loss=state.train_loss[-1], reward=sum(state.rewards[-1]) / len(state.rewards[-1]))
-            return self.finish(state, data)
+    def _search(self, data: Any) -> OneShotResult:
+        """Weights on ``data``'s training split, rewards and the final pick on its validation split. With
+        ``checkpoint`` set, saves after every epoch and resumes from an existing file (module docstring)."""
+        state = self.start(data)
+        ckpt = state.attach(self, data)
+        saved = ckpt.resume()
+        if saved is not None:
+            state.restore(saved)
+        with Progress(self.progress, self.epochs, type(self).__name__, initial=state.epoch) as bar:
+            while state.epoch < self.epochs:
+                self.epoch(state, data)
+                ckpt.save(**state.saved())
+                bar.step(loss=state.train_loss[-1], reward=sum(state.rewards[-1]) / len(state.rewards[-1]))
+        return self.finish(state, data)
 
 
 __all__ = ["ENAS", "ENASState", "Paths", "batch_statistics", "decision_names", "idle_branches", "shared_accuracy"]

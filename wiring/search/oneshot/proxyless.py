@@ -65,20 +65,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from generators.checks import int_at_least, positive_int
 from ops.relax import ESTIMATORS
-from wiring import LatencyTable, compile as compile_graph
+from wiring import LatencyTable
 from wiring.supernet import alpha, alphas as alphas_of, decisions, last_index, rescale, set_estimator, set_generator
 from wiring.supernet import set_tau, states
 
 from ..strategy import SearchError
-from .checkpoint import Checkpoint, PathArg, checkpoint_path
-from .darts import OneShotResult, _logits, cross_entropy
-from .loop import Progress, alternating, check_data, epoch_batches, seeded
-
-Batch = tuple[torch.Tensor, torch.Tensor]
+from .base import Batch, OneShotResult, OneShotStrategy, cross_entropy
+from .checkpoint import Checkpoint, PathArg
+from .loop import Progress, alternating, check_data, epoch_batches
 
 
 @dataclass
@@ -122,7 +120,7 @@ def layer_latencies(space: Any, table: Any) -> tuple[float, dict[str, torch.Tens
     return float(base or 0.0), vectors
 
 
-class SampledOneShot:
+class SampledOneShot(OneShotStrategy):
     """The shared loop of :class:`ProxylessNAS` and :class:`GDAS` (module docstring)."""
 
     mode = ""
@@ -133,29 +131,19 @@ class SampledOneShot:
                  warmup_lr: float = 0.05, arch_every: int = 1, arch_lr: float = 3e-4,
                  arch_betas: tuple[float, float] = (0.5, 0.999), arch_weight_decay: float = 1e-3,
                  device: str | torch.device = "cpu", progress: bool = True, checkpoint: PathArg = None) -> None:
-        for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("arch_every", arch_every, 1),
-                                 ("warmup_epochs", warmup_epochs, 0)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise SearchError(f"{name} must be an int >= {low}, got {value!r}")
+        super().__init__(space, seed=seed, epochs=epochs, batch_size=batch_size, device=device, progress=progress,
+                         checkpoint=checkpoint)
+        positive_int("arch_every", arch_every, error=SearchError)
+        int_at_least("warmup_epochs", warmup_epochs, 0, error=SearchError)
         if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
                 or not 0 <= label_smoothing < 1:
             raise SearchError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
-        for method in ("supernet", "derive"):
-            if not callable(getattr(space, method, None)):
-                raise SearchError(f"{type(space).__name__} has no {method}(): {type(self).__name__} needs a "
-                                  f"space with a supernet")
-        self.space, self.seed, self.epochs, self.batch_size = space, seed, epochs, batch_size
         self.lr, self.lr_min, self.momentum, self.nesterov = lr, lr_min, momentum, bool(nesterov)
         self.weight_decay, self.grad_clip, self.label_smoothing = weight_decay, grad_clip, float(label_smoothing)
         self.warmup_epochs, self.warmup_lr, self.arch_every = warmup_epochs, warmup_lr, arch_every
         self.arch_lr, self.arch_betas, self.arch_weight_decay = arch_lr, tuple(arch_betas), arch_weight_decay
-        self.device, self.progress = torch.device(device), progress
-        self.checkpoint = checkpoint_path(checkpoint)
 
     # -- hooks ----------------------------------------------------------------------------------
-
-    def build_model(self) -> nn.Module:
-        return compile_graph(self.space.supernet(), seed=self.seed, mode=self.mode)
 
     def prepare(self, model: nn.Module) -> None:
         """Called once after the model is built, on a fresh start (a resumed search restores the run state)."""
@@ -177,18 +165,8 @@ class SampledOneShot:
     def after_alpha_step(self, model: nn.Module) -> None:
         """Called after every α optimiser step."""
 
-    def derive(self, model: nn.Module) -> Any:
-        return self.space.derive(model)
-
     def _result_extras(self) -> dict[str, Any]:
         return {}
-
-    def _run_state(self) -> dict[str, Any]:
-        """What a checkpoint must keep of the strategy's own state (plain data and tensors)."""
-        return {}
-
-    def _restore_run_state(self, state: dict[str, Any]) -> None:
-        """Take back :meth:`_run_state`'s value from a checkpoint."""
 
     def _lr_factor(self, epoch: int) -> float:
         """The weight learning rate of ``epoch`` over ``lr``: a cosine from ``warmup_lr`` to 0 over the warm-up
@@ -200,12 +178,6 @@ class SampledOneShot:
 
     # -- search ---------------------------------------------------------------------------------
 
-    def search(self, data: Any) -> SampledOneShotResult:
-        """Search on ``data`` (a :class:`wiring.data.Dataset` shaped like the supernet's input, see
-        :func:`wiring.search.evaluators.fit_input`); uses its training split only."""
-        with seeded(self.seed, self.device):
-            return self._search(data)
-
     def _weight_step(self, model: nn.Module, setup: Any, batch: Batch) -> torch.Tensor:
         """One SGD step of the weights on ``batch``; α frozen, so only the sampled path runs."""
         for a in setup.alphas:
@@ -213,7 +185,7 @@ class SampledOneShot:
         try:
             setup.w_opt.zero_grad(set_to_none=True)
             x, y = batch
-            loss = F.cross_entropy(_logits(model(x)), y, label_smoothing=self.label_smoothing)
+            loss = cross_entropy(model, (x, y), self.label_smoothing)
             loss.backward()
             if self.grad_clip is not None:
                 nn.utils.clip_grad_norm_(setup.weights, self.grad_clip)

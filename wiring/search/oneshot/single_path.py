@@ -53,17 +53,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ops.modules import Relaxed
-from wiring import compile as compile_graph
+from wiring import compile as compile_graph, cost
 from wiring.supernet import ALPHAS, is_alpha, last_index, set_generator, set_paths
 from ..evolution import ConstrainedEvolution
 from ..strategy import SearchError
-from .checkpoint import Checkpoint, PathArg, checkpoint_path
-from .darts import OneShotResult, _logits
-from .loop import Progress, seeded
+from .checkpoint import Checkpoint, PathArg
+from .base import OneShotResult, OneShotStrategy, cross_entropy
+from .loop import Progress
 
 SAMPLERS = ("uniform", "flops_bins")
 
@@ -140,7 +139,7 @@ def _replay(evolution: ConstrainedEvolution, space: Any, told: Sequence[tuple[st
     return history
 
 
-class SPOS:
+class SPOS(OneShotStrategy):
     """Single Path One-Shot on ``space.supernet()``; see the module docstring.
 
     Evolution: ``search_budget`` architectures are scored; ``population``, ``top_k``,
@@ -158,6 +157,9 @@ class SPOS:
     (module docstring).
     """
 
+    mode = "single_path"
+    needs = ("supernet", "decision rows")
+
     def __init__(self, space: Any, *, seed: int = 0, epochs: int = 120, batch_size: int = 64, lr: float = 0.5,
                  momentum: float = 0.9, weight_decay: float = 4e-5, grad_clip: float | None = None,
                  sampler: str = "uniform", bins: int = 10, bin_pool: int = 200, max_tries: int = 100,
@@ -166,7 +168,9 @@ class SPOS:
                  label_smoothing: float = 0.1, flops_range: tuple[float, float] | None = None,
                  val_size: int | None = None, device: str | torch.device = "cpu", progress: bool = True,
                  checkpoint: PathArg = None, checkpoint_every: int = 10) -> None:
-        for name, value in (("epochs", epochs), ("batch_size", batch_size), ("bins", bins), ("bin_pool", bin_pool),
+        super().__init__(space, seed=seed, epochs=epochs, batch_size=batch_size, device=device, progress=progress,
+                         checkpoint=checkpoint)
+        for name, value in (("bins", bins), ("bin_pool", bin_pool),
                             ("max_tries", max_tries), ("search_budget", search_budget), ("bn_batches", bn_batches),
                             ("bn_batch_size", bn_batch_size),
                             ("checkpoint_every", checkpoint_every)):
@@ -181,11 +185,6 @@ class SPOS:
                               f"{flops_range!r}")
         if sampler not in SAMPLERS:
             raise SearchError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-        for method in ("supernet", "to_graph", "to_decisions", "decisions", "sample"):
-            if not callable(getattr(space, method, None)):
-                raise SearchError(f"{type(space).__name__} has no {method}(): {type(self).__name__} needs a "
-                                  f"single-path space (spaces.spos)")
-        self.space, self.seed, self.epochs, self.batch_size = space, seed, epochs, batch_size
         self.lr, self.momentum, self.weight_decay, self.grad_clip = lr, momentum, weight_decay, grad_clip
         self.sampler, self.bins, self.bin_pool, self.max_tries = sampler, bins, bin_pool, max_tries
         self.search_budget, self.bn_batches, self.bn_batch_size = search_budget, bn_batches, bn_batch_size
@@ -193,21 +192,13 @@ class SPOS:
         self.flops_range = None if flops_range is None else tuple(map(float, flops_range))
         self.evolution_options = {"population": population, "top_k": top_k, "mutations": mutations,
                                   "crossovers": crossovers, "mutation_prob": mutation_prob}
-        self.device, self.progress = torch.device(device), progress
-        self.checkpoint, self.checkpoint_every = checkpoint_path(checkpoint), checkpoint_every
+        self.checkpoint_every = checkpoint_every
         self._macs: dict[str, float] = {}
 
     # -- pieces ---------------------------------------------------------------
 
-    def build_model(self) -> nn.Module:
-        from wiring import compile as compile_graph
-
-        return compile_graph(self.space.supernet(), seed=self.seed, mode="single_path")
-
     def macs(self, arch: Hashable) -> float:
         """MACs of ``arch``'s discrete graph (cached)."""
-        from wiring import cost
-
         key = self.space.encode(arch)
         if key not in self._macs:
             self._macs[key] = float(cost(self.space.to_graph(arch)).macs)
@@ -239,7 +230,7 @@ class SPOS:
                    optimizer: torch.optim.Optimizer, edges: list[float] | None) -> torch.Tensor:
         set_arch(model, self.space, self.sample_arch(rng, edges))
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(_logits(model(batch[0])), batch[1], label_smoothing=self.label_smoothing)
+        loss = cross_entropy(model, batch, self.label_smoothing)
         loss.backward()
         self._step(model, optimizer)
         return loss.detach()
@@ -276,8 +267,7 @@ class SPOS:
         for name in ("x_train", "y_train", "x_val", "y_val", "input_shape"):
             if not hasattr(data, name):
                 raise SearchError(f"data must be a wiring.data.Dataset, got {type(data).__name__}")
-        with seeded(self.seed, self.device):
-            return self._search(data)
+        return super().search(data)
 
     def _search(self, data: Any) -> OneShotResult:
         model = self.build_model().to(self.device)
@@ -374,14 +364,13 @@ class FairNAS(SPOS):
     (a list of lists) per step.
     """
 
+    needs = ("supernet", "decision rows", "equal widths")
+
     def __init__(self, space: Any, **options: Any) -> None:
         if options.get("sampler", "uniform") != "uniform":
             raise SearchError("FairNAS draws permutations, not samples: sampler must be 'uniform'")
         super().__init__(space, **options)
-        sizes = {len(d.choices) for d in space.decisions()}
-        if len(sizes) != 1:
-            raise SearchError(f"FairNAS needs the same number of choices in every layer, got sizes {sorted(sizes)}")
-        self.m = sizes.pop()
+        self.m = len(space.decisions()[0].choices)
         self._counts: dict[str, list[int]] = {}
         self._step_counts: list[list[list[int]]] = []
 
@@ -417,7 +406,7 @@ class FairNAS(SPOS):
         total = torch.zeros(())
         for k in range(self.m):
             set_paths(model, {key: perm[k] for key, perm in zip(keys, perms)})
-            loss = F.cross_entropy(_logits(model(batch[0])), batch[1], label_smoothing=self.label_smoothing)
+            loss = cross_entropy(model, batch, self.label_smoothing)
             loss.backward()  # gradients accumulate over the m models
             total = total + loss.detach().cpu()
             ran_last = last_index(model)

@@ -1,0 +1,43 @@
+"""Every (one-shot strategy, space) pair the CLI lists as supported (derived from the strategies' ``needs``)
+runs one epoch and derives a valid member of the space; every other image space is refused at construction."""
+
+from importlib import import_module
+
+import pytest
+
+import wiring
+from wiring.cli.oneshot import IMAGE_SPACES, STRATEGIES, strategy_class
+from wiring.search.strategy import SearchError
+
+from tiny_data import digits
+
+FAST = {  # the smallest settings that still run every stage of each strategy
+    "SPOS": {"search_budget": 2, "population": 2, "top_k": 1, "mutations": 1, "crossovers": 1, "bn_batches": 1,
+             "bn_batch_size": 8, "val_size": 8},
+    "ENAS": {"controller_steps": 1, "controller_aggregate": 2, "final_samples": 1},
+    "ProxylessNAS": {"warmup_epochs": 0, "arch_every": 1},
+}
+FAST["FairNAS"] = FAST["SPOS"]
+PAIRS = [(key, space) for key, entry in STRATEGIES.items() if key != "darts+" for space in entry.spaces]
+REFUSED = [(key, space) for key, entry in STRATEGIES.items() for space in IMAGE_SPACES if space not in entry.spaces]
+
+
+def small(name):
+    module = import_module(f"spaces.{name}")
+    return module.space(**module.SMALL)
+
+
+@pytest.mark.parametrize("key, name", PAIRS)
+def test_every_listed_pair_runs(key, name):
+    space = small(name)
+    inputs = [d["params"] for _, d in space.supernet().nodes(data=True) if d["op"] == "input"]
+    data = digits(inputs[0]["channels"], inputs[0]["size"][0], train=16, val=8)
+    cls = strategy_class(key)
+    result = cls(space, seed=0, epochs=1, batch_size=8, progress=False, **FAST.get(cls.__name__, {})).search(data)
+    wiring.validate(space.to_graph(result.arch))
+
+
+@pytest.mark.parametrize("key, name", REFUSED)
+def test_every_other_pair_is_refused_saying_what_is_missing(key, name):
+    with pytest.raises(SearchError, match=f"{strategy_class(key).__name__} cannot search .*: it needs "):
+        strategy_class(key)(small(name), progress=False)
