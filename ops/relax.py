@@ -19,6 +19,11 @@ its own with a plain α vector draws for itself.
              entry gets a gradient). Temperature ``tau`` (default 1.0).
 ``single_path``  (SPOS, FairNAS) per row the candidate ``active[row]``, drawn uniformly when
              it is ``None``; α is ignored (it gets no gradient).
+``path_dropout``  (the one-shot model of Bender et al. 2018) per row, each of the k candidates is
+             kept with probability 1 − r^(1/k) (r = the state's ``drop_rate``; all k are dropped with
+             probability r), one drawn uniformly is kept when none is; a site sums its kept candidates'
+             outputs (only those run). A row whose ``active`` is set runs that candidate alone (scoring
+             one architecture with the shared weights). α is ignored.
 ``binary``   (ProxylessNAS, ``search/modules/mix_op.py``) p = softmax(α). While α takes no
              gradient (a weight step) one path is drawn from p. Otherwise, by ``estimator``:
              ``"two"`` (the paper's) draws two distinct paths from p, then the active one from the
@@ -69,6 +74,8 @@ class RelaxState:
     estimator: str = ESTIMATORS[0]
     unselected: bool = False
     """``gumbel``: add the unselected candidates' weights (AutoDL's NAS-Bench-201 cell) or not (its DARTS cell)."""
+    drop_rate: float = 0.0
+    """``path_dropout``: the rate r; each of a row's k candidates is dropped with probability r^(1/k)."""
     last: Draw | None = None
 
 
@@ -202,6 +209,35 @@ class SinglePath(Mode):
         return branches[k](), k
 
 
+class PathDropout(Mode):
+    name = "path_dropout"
+
+    def draw(self, alpha: torch.Tensor, state: RelaxState) -> Draw:
+        rows, n = alpha.shape
+        rate = float(state.drop_rate)
+        if not 0 <= rate <= 1:
+            raise OpError(f"mode 'path_dropout': drop_rate must be in [0, 1], got {state.drop_rate!r}")
+        keep = torch.zeros(rows, n)
+        for r in range(rows):
+            k = state.active.get(r)
+            if k is not None:
+                keep[r, _check_index(self.name, k, n, f"row {r}'s active")] = 1.0
+                continue
+            drop = torch.rand(n, generator=state.generator, device=_device(state)).cpu() < rate ** (1 / n)
+            if drop.all():
+                drop[_uniform(n, state)] = False
+            keep[r] = (~drop).float()
+        return Draw(self, weights=keep.to(alpha.device))
+
+    def combine(self, row: Row, branches: Sequence[Branch], site: Any) -> tuple[torch.Tensor, int | None]:
+        _check_width(row.draw, row.row, len(branches), site)
+        kept = row.draw.weights[row.row].nonzero().flatten().tolist()
+        out = branches[kept[0]]()
+        for i in kept[1:]:
+            out = out + branches[i]()
+        return out, kept[0] if len(kept) == 1 else None
+
+
 class _Gates(torch.autograd.Function):
     """Binary gates of every row (one-hot values); the backward maps ∂L/∂g to ∂L/∂α by rows."""
 
@@ -300,6 +336,7 @@ _MODES: dict[str, Mode] = {
     "gumbel": Gumbel(),  # GDAS
     "single_path": SinglePath(),  # SPOS, FairNAS
     "binary": Binary(),  # ProxylessNAS
+    "path_dropout": PathDropout(),  # the one-shot model (Bender et al. 2018)
 }
 
 

@@ -13,7 +13,7 @@ every site then reads its row of. So each forward relaxes every α row exactly o
 
 This module is the one place that knows where α lives: strategies and spaces read decisions and
 α through :func:`decisions`, :func:`alphas` and :func:`alpha`, and steer sampling through
-:func:`set_paths`, :func:`set_generator`, :func:`set_tau`, :func:`set_estimator` and
+:func:`set_paths`, :func:`set_generator`, :func:`set_tau`, :func:`set_drop_rate`, :func:`set_estimator` and
 :func:`rescale`.
 """
 
@@ -218,6 +218,14 @@ def set_tau(model: nn.Module, tau: float) -> None:
         raise GraphError(f"set_tau: tau must be a number > 0, got {tau!r}")
     for _, state in states(model):
         state.tau = float(tau)
+
+
+def set_drop_rate(model: nn.Module, rate: float) -> None:
+    """Set the ``path_dropout`` mode's rate r (each of k candidates dropped with probability r^(1/k))."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        raise GraphError(f"set_drop_rate: rate must be a number in [0, 1], got {rate!r}")
+    for _, state in states(model):
+        state.drop_rate = float(rate)
 
 
 def set_estimator(model: nn.Module, estimator: str) -> None:

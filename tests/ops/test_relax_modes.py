@@ -11,7 +11,7 @@ import wiring
 from ops import OpError, functional as fn, modules
 from wiring import supernet as supernet_core
 
-MODES = ["softmax", "sigmoid", "gumbel", "single_path", "binary"]
+MODES = ["softmax", "sigmoid", "gumbel", "single_path", "binary", "path_dropout"]
 CANDIDATES = [{"op": "sep_conv", "params": {"channels": 3}}, {"op": "max_pool"}, {"op": "zero"}, {"op": "identity"}]
 
 
@@ -296,13 +296,13 @@ def test_compiled_supernet_forward_backward(mode):
     weights_with_grad = [p for p in model.weight_parameters() if p.grad is not None]
     assert weights_with_grad
     alpha_grads = [a.grad for a in model.arch_parameters()]
-    if mode == "single_path":
+    if mode in ("single_path", "path_dropout"):
         assert all(g is None for g in alpha_grads)
     else:
         assert any(g is not None and g.abs().sum() > 0 for g in alpha_grads)
-    if mode in ("gumbel", "single_path", "binary"):  # reproducible from the generator
+    if mode in ("gumbel", "single_path", "binary", "path_dropout"):  # reproducible from the generator
         first = supernet_core.last_index(model)
-        assert set(first) == {"k[0]", "k[1]"} | {s.decision for s in found if s.key != "k"}
+        assert set(first) <= {"k[0]", "k[1]"} | {s.decision for s in found if s.key != "k"}
         supernet_core.set_generator(model, 0)
         again = model(x)
         assert supernet_core.last_index(model) == first
@@ -337,3 +337,28 @@ def test_set_tau_and_generator_validation():
         supernet_core.set_generator(model, "seed")
     supernet_core.set_generator(model, None)
     assert all(state.generator is None for _, state in supernet_core.states(model))
+
+
+def test_path_dropout_drops_each_of_k_candidates_with_probability_r_to_the_1_over_k():
+    """Bender et al.'s rate: all k paths of a row dropped with probability r (then one is kept), each alone with
+    r^(1/k); a site sums the kept candidates; with a row's path set, that candidate alone runs."""
+    model = wiring.compile(supernet(), seed=0, mode="path_dropout")
+    supernet_core.set_generator(model, 0)
+    supernet_core.set_drop_rate(model, 0.3)
+    kept = []
+    for _ in range(3000):
+        model(torch.randn(1, 3, 6, 6))
+        kept.append(dict(supernet_core.states(model))["k"].last.weights.clone())
+    kept = torch.stack(kept)  # (draws, rows, 3 candidates)
+    one_kept = (kept.sum(-1) == 1).double()
+    p_drop = 0.3 ** (1 / 3)
+    # P(exactly one kept) = P(all dropped) + P(exactly one kept by chance)
+    expected = p_drop ** 3 + 3 * (1 - p_drop) * p_drop ** 2
+    torch.testing.assert_close(one_kept.mean(), torch.tensor(expected, dtype=torch.float64), atol=0.03, rtol=0)
+    assert (kept.sum(-1) >= 1).all()  # never every path dropped
+    supernet_core.set_paths(model, {"k[0]": 1, "k[1]": 2})
+    calls = {row: count_calls(s.module) for s in supernet_core.sites(model) if s.key == "k" for row in [s.row]}
+    model(torch.randn(1, 3, 6, 6))
+    assert calls[0] == [0, 1, 0] and calls[1] == [0, 0, 1]
+    with pytest.raises(wiring.GraphError, match="rate"):
+        supernet_core.set_drop_rate(model, 1.5)

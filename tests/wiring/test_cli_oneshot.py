@@ -39,6 +39,7 @@ RUNS = {
     "fairnas": [*SPOS, *EVOLUTION],
     "proxyless": ["--space", "proxyless", "--option", "image_size=16", "--option", "layers=[1, 1, 1, 1, 1, 1]"],
     "gdas": NB201,
+    "oneshot": [*NB201, "--param", "samples=2"],
     "enas": ["--space", "enas", "--option", "layers=1", "--option", "channels=4", "--option", "image_size=8",
              "--option", "nodes=2", "--param", "batch_size=32", "--param", "controller_steps=1",
              "--param", "controller_aggregate=2", "--param", "final_samples=2"],

@@ -20,7 +20,7 @@ from spaces import enas as enas_spaces
 from spaces import proxyless as proxyless_spaces
 from spaces import spos as spos_spaces
 from spaces.constraint import LatencyTable
-from wiring.search.oneshot import DARTS, ENAS, GDAS, SPOS, FairDARTS, FairNAS, ProxylessNAS
+from wiring.search.oneshot import DARTS, ENAS, GDAS, SPOS, FairDARTS, FairNAS, OneShotModel, ProxylessNAS
 from wiring.search.oneshot.checkpoint import FORMAT, Checkpoint, write
 from wiring.search.strategy import SearchError
 
@@ -84,6 +84,8 @@ CASES = {  # name: (fixture, build(space, table, **keywords), saves before the s
         sp, latency=table, latency_weight=0.1, **SAMPLED_OPTIONS, **kw), 1),
     "GDAS": ("proxyless_setup", lambda sp, table, **kw: GDAS(sp, tau_max=5.0, tau_min=1.0, **SAMPLED_OPTIONS, **kw), 2),
     "ENAS": ("enas_setup", lambda sp, table, **kw: ENAS(sp, seed=3, **ENAS_OPTIONS, **kw), 1),
+    "OneShotModel": ("enas_setup", lambda sp, table, **kw: OneShotModel(
+        sp, seed=4, epochs=3, batch_size=16, samples=3, drop_rate=0.5, progress=False, **kw), 2),
 }
 
 

@@ -16,6 +16,7 @@ FAST = {  # the smallest settings that still run every stage of each strategy
              "bn_batch_size": 8, "val_size": 8},
     "ENAS": {"controller_steps": 1, "controller_aggregate": 2, "final_samples": 1},
     "ProxylessNAS": {"warmup_epochs": 0, "arch_every": 1},
+    "OneShotModel": {"samples": 2},
 }
 FAST["FairNAS"] = FAST["SPOS"]
 PAIRS = [(key, space) for key, entry in STRATEGIES.items() if key != "darts+" for space in entry.spaces]

@@ -49,6 +49,10 @@ def test_every_alpha_row_is_relaxed_once_per_forward_and_its_sites_agree(name, m
         ran = {s.module.sampled for s in group if s.module.sampled is not None}
         if mode in SAMPLING:  # every site of the row that ran, ran the row's one draw
             assert ran <= {drawn[decision]}, (decision, ran, drawn[decision])
+        elif mode == "path_dropout":  # one keep-mask per row: its sites ran the same candidates
+            masks = dict(supernet.states(model))[group[0].key].last.weights[group[0].row]
+            expected = int(masks.nonzero()[0]) if int(masks.sum()) == 1 else None
+            assert all(s.module.sampled == expected for s in group if s.module.sampled is not None or expected is None)
         else:
             assert ran == set()
 

@@ -80,6 +80,7 @@ STRATEGIES = {
     "fairnas": OneShot("single_path", "FairNAS", False),
     "proxyless": OneShot("proxyless", "ProxylessNAS", True),
     "gdas": OneShot("proxyless", "GDAS", True),
+    "oneshot": OneShot("path_dropout", "OneShotModel", False),
 }
 """``--strategy`` name -> strategy."""
 

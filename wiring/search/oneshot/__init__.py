@@ -9,8 +9,10 @@
 - :class:`SPOS` and :class:`FairNAS` train one path per step (SPOS: uniform or
   by cost bins; FairNAS: strictly fair), then evolve architectures on the
   inherited weights; :func:`inherit` exports one with its weights.
-- :class:`ProxylessNAS` (binarised two-path gates, expected-latency loss) and
+- :class:`ProxylessNAS` (binarised gates, expected-latency loss) and
   :class:`GDAS` (hard Gumbel-softmax) sample paths while learning α.
+- :class:`OneShotModel` (Bender et al. 2018) trains the supernet with scheduled
+  path dropout, then ranks sampled architectures with the shared weights.
 
 Every strategy derives from :class:`OneShotStrategy` (:mod:`.base`: the shared settings, hooks and
 :class:`OneShotResult`) and declares what it needs of a space (``needs``, :data:`NEEDS`); a space lacking
@@ -22,9 +24,10 @@ gives (:mod:`.checkpoint`).
 from .base import NEEDS, OneShotResult, OneShotStrategy, missing
 from .darts import DARTS, DARTSPlus, FairDARTS, hypergradient
 from .enas import ENAS
+from .path_dropout import OneShotModel
 from .proxyless import GDAS, ProxylessNAS, SampledOneShotResult, layer_latencies
 from .single_path import SPOS, FairNAS, inherit, recalibrate_bn, set_arch
 
-__all__ = ["DARTS", "DARTSPlus", "ENAS", "FairDARTS", "FairNAS", "GDAS", "NEEDS", "OneShotResult", "OneShotStrategy",
-           "ProxylessNAS", "SPOS", "SampledOneShotResult", "hypergradient", "inherit", "layer_latencies", "missing",
-           "recalibrate_bn", "set_arch"]
+__all__ = ["DARTS", "DARTSPlus", "ENAS", "FairDARTS", "FairNAS", "GDAS", "NEEDS", "OneShotModel", "OneShotResult",
+           "OneShotStrategy", "ProxylessNAS", "SPOS", "SampledOneShotResult", "hypergradient", "inherit",
+           "layer_latencies", "missing", "recalibrate_bn", "set_arch"]
