@@ -12,9 +12,10 @@ same batch size; each runs in its own fresh process (below):
   every node pinned to its largest candidate (most parameters: ``sep_conv_5x5``
   in DARTS), the most memory-hungry single path.
 - ``binary``: one ProxylessNAS step as ``ProxylessNAS`` takes it: the weight
-  step with α frozen (one sampled path per node), then the α step (∇α through
-  the two-path gates, Adam, ``rescale``), which also recomputes the second
-  path's output under ``no_grad``. Both sub-steps are reported; the step's peak
+  step with α frozen (one path per node, drawn from p), then the α step (∇α
+  through the binary gates with ProxylessNAS' default ``full_v2`` estimator,
+  Adam), which recomputes the other paths' outputs one at a time under
+  ``no_grad`` in the backward. Both sub-steps are reported; the step's peak
   is the larger. (The α loss is the cross-entropy alone: ProxylessNAS' latency
   term is arithmetic on α and costs no memory to speak of.)
 
@@ -281,7 +282,7 @@ def table(results: dict[str, list[dict[str, Any]]]) -> None:
             continue
         for name in runs[0]["added"]:
             added = median(runs, lambda r: r["added"][name])
-            detail = "" if config != "binary" else " (α frozen: one path)" if name == "weight step" else " (two paths)"
+            detail = "" if config != "binary" else " (α frozen: one path)" if name == "weight step" else " (full_v2)"
             print(f"{'    ' + name + detail:<46}{added:>14.1f}{added / darts_step:>8.3f}{'':>28}"
                   f"{verdict(config, added / darts_step)}")
 
