@@ -199,3 +199,23 @@ def test_proxyless_warm_up_and_one_alpha_step_per_five_weight_steps(sp, data):
     for key, a in result.alpha_history[1].items():  # after the warm-up and the first search epoch: untouched
         assert torch.equal(a, initial[key].detach()), key
     assert any(not torch.equal(a, initial[key].detach()) for key, a in result.alpha_history[-1].items())
+
+
+def test_no_alpha_update_for_a_decision_whose_active_path_is_zero(sp, data):
+    """The reference's set_arch_param_grad: an α whose active op is the zero op gets no gradient (Adam skips it)."""
+    strategy = ProxylessNAS(sp, progress=False)
+    model = strategy.build_model()
+    set_generator(model, 0)
+    out = model(data.x_train[:4])
+    torch.nn.functional.cross_entropy(out[0] if isinstance(out, tuple) else out, data.y_train[:4]).backward()
+    skippable = [d for d in sp.decisions() if "zero" in d.choices]
+    assert skippable
+    zero_layer, other = skippable[0].name, sp.decisions()[0].name
+    state = dict(states(model))[zero_layer]
+    state.last.index[0] = skippable[0].choices.index("zero")  # as if this forward had drawn zero there
+    dict(states(model))[other].last.index[0] = 0  # and a real op here
+    alphas = model.alphas_by_key()
+    before = alphas[other].grad.clone()
+    strategy.before_alpha_update(model)
+    assert alphas[zero_layer].grad is None
+    assert torch.equal(alphas[other].grad, before)
