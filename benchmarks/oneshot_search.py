@@ -20,14 +20,18 @@ Setups (``SETUPS``; identical for every seed):
   has ~10 steps per epoch.
 - SPOS on ``spaces.spos`` SMALL (5 ShuffleNetV2 choice layers, 4^5 = 1024
   architectures; digits resized to 3×32×32): uniform path sampling, SGD lr
-  0.05 (paper 0.5 at batch 1024), then evolution scoring 100 architectures
+  0.05 (paper 0.5 at batch 1024), label smoothing 0.1, then evolution scoring 100 architectures
   (population 20, top-k 5, 10 mutants + 10 crossovers per round; paper 50, 10,
-  25 + 25, budget 1000) on inherited weights with recalibrated batch norms.
+  25 + 25, budget 1000) on inherited weights with batch norms recalibrated on the reference's
+  200 × 128 training images (here all 1257).
 - ProxylessNAS on ``spaces.proxyless`` SMALL (11 MBConv layers of width 0.25,
   6 candidates, + ``zero`` at the 6 skippable ones: 6^5·7^6 ≈ 9·10^8
-  architectures; 3×32×32): two-path binary gates, α
-  Adam lr 3e-3 (reference 1e-3), no latency term (``latency_weight=0``, the
-  accuracy-only search, so found and random compare on accuracy alone).
+  architectures; 3×32×32): binary gates (``full_v2``), α Adam lr 3e-3
+  (reference 1e-3), one warm-up epoch before the search epochs (reference 40
+  before 120) and an α step after every weight step (reference: every 5th;
+  both scaled down, as the learning rates, for ~10 steps per epoch), no latency
+  term (``latency_weight=0``, the accuracy-only search, so found and random
+  compare on accuracy alone).
 
 All use batch 64. Retraining: SGD lr 0.05, momentum 0.9, weight decay 5e-4,
 cosine schedule, batch 64 (``train``'s defaults); the test accuracy is that of
@@ -94,7 +98,8 @@ SETUPS: dict[str, Setup] = {
                   {"batch_size": 64, "lr": 0.05, "search_budget": 100, "population": 20, "top_k": 5,
                    "mutations": 10, "crossovers": 10}),
     "ProxylessNAS": Setup(ProxylessNAS, spaces.proxyless.space, dict(spaces.proxyless.SMALL), (3, 32, 32),
-                          {"batch_size": 64, "arch_lr": 3e-3, "latency_weight": 0.0}),
+                          {"batch_size": 64, "arch_lr": 3e-3, "latency_weight": 0.0, "warmup_epochs": 1,
+                           "arch_every": 1}),
 }
 
 DEFAULTS = {"seeds": 3, "epochs": 4, "retrain_epochs": 8, "limit": None}
