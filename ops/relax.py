@@ -81,17 +81,18 @@ class RelaxState:
 
 @dataclass
 class Draw:
-    """One forward pass's relaxation of an α matrix: ``weights`` (rows × candidates; dense modes and
-    ``gumbel``'s hardwts, ``binary``'s gates), ``index`` (per row, the candidate that runs: sampling
-    modes), ``involved`` (``binary``: per row, the paths whose gate gradient is computed)."""
+    """One forward pass's relaxation of an α matrix of ``width`` candidates: ``weights`` (rows × width;
+    dense modes, ``gumbel``'s hardwts, ``binary``'s gates, ``path_dropout``'s keep-masks), ``index`` (per
+    row, the candidate that runs: sampling modes), ``involved`` (``binary``: per row, the paths whose gate
+    gradient is computed)."""
 
     mode: Mode
+    width: int
     weights: torch.Tensor | None = None
     index: list[int] | None = None
     involved: list[tuple[int, ...]] | None = None
     before: torch.Tensor | None = None
     """``binary``: α before the update, for :func:`rescale`."""
-    alpha: torch.Tensor | None = None
     unselected: bool = False
 
     def __getitem__(self, row: int) -> Row:
@@ -118,9 +119,9 @@ def _device(state: RelaxState) -> torch.device:
 
 
 def _check_width(draw: Draw, row: int, n: int, site: Any) -> None:
-    width = (draw.weights.shape[-1] if draw.weights is not None else None)
-    if width is not None and width != n:
-        raise OpError(f"mode {draw.mode.name!r}: {site} has {n} candidates but its α row {row} has {width} entries")
+    if draw.width != n:
+        raise OpError(f"mode {draw.mode.name!r}: {site} has {n} candidates but its α row {row} has {draw.width} "
+                      f"entries")
 
 
 class Mode:
@@ -146,7 +147,7 @@ class Dense(Mode):
         self.name, self.weighting = name, weighting
 
     def draw(self, alpha: torch.Tensor, state: RelaxState) -> Draw:
-        return Draw(self, weights=self.weighting(alpha))
+        return Draw(self, alpha.shape[-1], weights=self.weighting(alpha))
 
     def combine(self, row: Row, branches: Sequence[Branch], site: Any) -> tuple[torch.Tensor, int | None]:
         _check_width(row.draw, row.row, len(branches), site)
@@ -168,7 +169,7 @@ class Gumbel(Mode):
             index = probs.detach().argmax(dim=-1, keepdim=True)
             hard = torch.zeros_like(probs).scatter_(-1, index, 1.0) - probs.detach() + probs
             if torch.isfinite(hard).all():
-                return Draw(self, weights=hard, index=index.reshape(-1).tolist(), unselected=state.unselected)
+                return Draw(self, alpha.shape[-1], weights=hard, index=index.reshape(-1).tolist(), unselected=state.unselected)
 
     def combine(self, row: Row, branches: Sequence[Branch], site: Any) -> tuple[torch.Tensor, int | None]:
         _check_width(row.draw, row.row, len(branches), site)
@@ -200,9 +201,10 @@ class SinglePath(Mode):
         for r in range(rows):
             k = state.active.get(r)
             index.append(_uniform(n, state) if k is None else _check_index(self.name, k, n, f"row {r}'s active"))
-        return Draw(self, index=index)
+        return Draw(self, n, index=index)
 
     def combine(self, row: Row, branches: Sequence[Branch], site: Any) -> tuple[torch.Tensor, int | None]:
+        _check_width(row.draw, row.row, len(branches), site)
         k = getattr(site, "active", None)  # a site's own override (e.g. ENAS' idle branches)
         k = row.draw.index[row.row] if k is None else k
         k = _check_index(self.name, k, len(branches), f"{type(site).__name__}'s active")
@@ -227,7 +229,7 @@ class PathDropout(Mode):
             if drop.all():
                 drop[_uniform(n, state)] = False
             keep[r] = (~drop).float()
-        return Draw(self, weights=keep.to(alpha.device))
+        return Draw(self, n, weights=keep.to(alpha.device))
 
     def combine(self, row: Row, branches: Sequence[Branch], site: Any) -> tuple[torch.Tensor, int | None]:
         _check_width(row.draw, row.row, len(branches), site)
@@ -291,13 +293,11 @@ class Binary(Mode):
                 involved.append((index[-1], *(j for j in range(n) if j != index[-1])))
         gates = _Gates.apply(alpha, index, involved) if learning else None
         before = alpha.detach().clone() if learning and state.estimator == "two" else None
-        return Draw(self, weights=gates, index=index, involved=involved, before=before, alpha=alpha)
+        return Draw(self, n, weights=gates, index=index, involved=involved, before=before)
 
     def combine(self, row: Row, branches: Sequence[Branch], site: Any) -> tuple[torch.Tensor, int | None]:
         draw, r = row.draw, row.row
-        if draw.alpha.shape[-1] != len(branches):
-            raise OpError(f"mode 'binary': {site} has {len(branches)} candidates but its α row {r} has "
-                          f"{draw.alpha.shape[-1]} entries")
+        _check_width(draw, r, len(branches), site)
         k = draw.index[r]
         y = branches[k]()
         if draw.weights is None or len(draw.involved[r]) < 2:

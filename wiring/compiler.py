@@ -115,8 +115,7 @@ def _build(analysis: Analysis, mode: str, alphas: supernet.Alphas | None, nested
             draws[key] = graph.placeholder(f"relax_{key}")
         else:
             root[supernet.ALPHAS] = alphas
-            draws[key] = graph.call_module(supernet.ALPHAS, (key,))
-            draws[key].name = f"relax_{key}"
+            draws[key] = graph.create_node("call_module", supernet.ALPHAS, (key,), name=f"relax_{key}")
     for label, info in analysis.nodes.items():
         spec, args = info.spec, tuple(values[p] for p in info.inputs)
         if spec.name == "input":

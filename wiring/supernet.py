@@ -82,10 +82,6 @@ class Decision:
     choices: tuple[str, ...]
     sites: tuple[str, ...]
 
-    def weights(self, model: nn.Module) -> torch.Tensor:
-        """This decision's α row of ``model`` (detached)."""
-        return alpha(model, self.key)[self.row].detach()
-
 
 def sites(model: nn.Module) -> list[Site]:
     """Every relaxed module of ``model`` (nested subgraphs included, each once), by path."""
@@ -116,14 +112,6 @@ def decision(model: nn.Module, name: str) -> Decision:
         known = ", ".join(list(found)[:12]) + (", …" if len(found) > 12 else "")
         raise GraphError(f"the supernet has no decision {name!r}; its decisions: {known or 'none'}")
     return found[name]
-
-
-def bank(model: nn.Module) -> Alphas:
-    """The :class:`Alphas` module of a compiled supernet; :class:`GraphError` if it has none."""
-    found = getattr(model, ALPHAS, None)
-    if not isinstance(found, Alphas):
-        raise GraphError("the model has no α: compile a supernet (a graph with choice/select nodes) with wiring.compile")
-    return found
 
 
 def alphas(model: nn.Module) -> dict[str, nn.Parameter]:
@@ -238,7 +226,7 @@ def set_estimator(model: nn.Module, estimator: str) -> None:
 
 def rescale(model: nn.Module) -> None:
     """ProxylessNAS' rescaling after an α step of a ``binary`` forward (``"two"`` estimator), once per
-    α row (see :func:`ops.relax.rescale`)."""
+    α row (see :func:`ops.relax.rescale`, which this calls per α key)."""
     params = alphas(model)
     for key, state in states(model):
         rescale_row(state, params[key].data)

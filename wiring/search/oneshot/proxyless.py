@@ -1,22 +1,26 @@
-"""ProxylessNAS (Cai et al. 2019, SPEC §8) and GDAS (Dong & Yang 2019) on a space's supernet.
+"""ProxylessNAS (Cai et al. 2019, docs/papers.md §8) and GDAS (Dong & Yang 2019) on a space's supernet.
 
 Both are single-path one-shot searches: the supernet is compiled in a sampling
 relaxation mode (:mod:`ops.relax`), so each forward runs one candidate per
-``choice`` node.
+decision (one draw per α row, shared by every site of the row: :mod:`wiring.supernet`).
 
 Loop (:meth:`SampledOneShot.search`), in the reference codes' order: the
 training set is split 50/50 (seeded permutation) into a weight half and an α
-half; every step takes a weight step (SGD with momentum, cosine learning rate
-from ``lr`` to ``lr_min`` over ``epochs``, gradient norm clipped to
-``grad_clip``) on a batch of the weight half (α frozen, so only the sampled path
-runs and nothing is spent on α), then an α step (Adam) on a batch of the α half.
-An epoch is one pass over the weight half; α is recorded after each epoch
-(``alpha_history``).
+half; ``warmup_epochs`` epochs of weight steps only (cosine from ``warmup_lr``),
+then ``epochs`` search epochs; every step takes a weight step (SGD with
+momentum, Nesterov by default, label smoothing ``label_smoothing``, cosine
+learning rate from ``lr`` to ``lr_min`` over the search epochs, gradient norm
+clipped to ``grad_clip``) on a batch of the weight half (α frozen, so only the
+sampled path runs and nothing is spent on α), then, where
+:meth:`SampledOneShot.alpha_steps` says so (after every ``arch_every``-th weight
+step), an α step (Adam) on a batch of the α half. An epoch is one pass over the
+weight half; α is recorded after each epoch (``alpha_history``).
 
-:class:`ProxylessNAS` (``mode="binary"``): the paper's two-path binarised gates
-(one path's activations per forward; α gradient by the two-path formula, see
-:mod:`ops.relax`), :func:`ops.relax.rescale` after every α step. The α loss adds
-a differentiable expected latency (SPEC §8)
+:class:`ProxylessNAS` (``mode="binary"``): binarised gates (one path's
+activations per forward; α gradient by the reference's ``full_v2`` estimator or
+the paper's two-path one, see :mod:`ops.relax`; :func:`wiring.supernet.rescale`
+after every α step). The α loss adds a differentiable expected latency
+(docs/papers.md §8)
 
     E[LAT] = base + Σ_layers Σ_i softmax(α_layer)_i · LAT(op_i at that layer)
 
@@ -25,10 +29,10 @@ through the full softmax (as the reference code's ``expected_latency``), from a
 ``space.latency_graphs()`` when ``None`` and the latency term is used):
 
 - ``loss="paper"``: CE + λ·E[LAT] (λ = ``latency_weight``, E[LAT] in ms);
-- ``loss="code"``: CE·(log E[LAT] / log T)^β, the reference's ``mul`` mode
-  (T = ``target`` in ms, default the expected latency of the initial, uniform α;
-  β = ``beta``, 0.6; the reference also multiplies by 0.2, here ``latency_weight``
-  scales nothing in this mode but must be > 0 to enable it).
+- ``loss="code"`` (the default): λ·CE·(log E[LAT] / log T)^β, the reference's
+  ``mul#log`` (T = ``target`` in ms, default the expected latency of the
+  initial, uniform α; β = ``beta``, 0.3; λ = ``latency_weight``, the script's α
+  0.2; 0, the default, switches the latency term off).
 
 The per-layer latency vectors are built once (:func:`layer_latencies`): each
 graph of ``space.latency_graphs()`` uses one candidate at every searchable layer
@@ -47,7 +51,7 @@ supernet has ``choice`` nodes and has ``derive(model)``.
 
 Determinism: the search runs under a forked torch RNG seeded with ``seed``; the
 relaxed modules sample from one ``torch.Generator`` seeded with ``seed``
-(:func:`ops.relax.set_generator`); data order from another seeded generator.
+(:func:`wiring.supernet.set_generator`); data order from another seeded generator.
 
 Checkpoint (``checkpoint=path``, :mod:`.checkpoint`): after every epoch the
 supernet, both optimisers, the schedule, both generators, the global RNG,
