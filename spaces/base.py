@@ -245,7 +245,7 @@ def supernet_alphas(model: nn.Module, shapes: dict[str, tuple[int, int]], space:
     for key, shape in shapes.items():
         have = tuple(found[key].shape) if key in found else None
         if have != tuple(shape):
-            raise SpaceError(f"{space}: derive needs the compiled supernet's α 'alphas.{key}' of shape {tuple(shape)}, "
+            raise SpaceError(f"{space}: derive needs the compiled supernet's α '{wiring.supernet.ALPHAS}.{key}' of shape {tuple(shape)}, "
                              f"found {have}; derive() reads this space's compiled supernet() with the same options")
     return {key: found[key].detach() for key in shapes}
 

@@ -220,6 +220,23 @@ def test_reinforce_scores_skip_decisions_with_anchor_attention():
     assert sum(late) >= sum(early)
 
 
+def test_reinforce_skip_logits_take_enas_macro_squash_and_penalty():
+    """general_controller.py: logits [−q, q] / temperature, tanh_constant · tanh, sampled by softmax (so the
+    log-odds of a skip are 2q′), and the skip penalty over sigmoid of the same two logits."""
+    strategy = Reinforce(Skips(targets=1), seed=0, tanh_constant=1.5, temperature=5.0, skip_target=0.4)
+    controller = strategy.controller
+    with torch.no_grad():
+        controller.v = torch.nn.Linear(controller.v.in_features, 1)  # a constant, large attention score q
+        controller.v.weight.zero_()
+        controller.v.bias.fill_(20.0)
+        _, on, _, penalty = controller.run(None, [0] * 5 + [1])
+        _, off, _, _ = controller.run(None, [0] * 5 + [0])
+    q = 1.5 * torch.tanh(torch.tensor(20.0 / 5.0))
+    torch.testing.assert_close(on - off, 2 * q)  # σ(q) would give log-odds 20
+    sig = torch.sigmoid(torch.stack([-q, q]))
+    torch.testing.assert_close(penalty, (sig * (sig.log() - torch.tensor([0.6, 0.4]).log())).sum())
+
+
 def test_reinforce_reduces_op_logits_but_not_input_choices():
     """ENAS micro's op_tanh_reduce: op decisions (named choices) get tanh_constant / reduce, earlier-state
     choices (integers) the full constant."""

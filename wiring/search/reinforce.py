@@ -1,27 +1,35 @@
 """REINFORCE with an LSTM controller over ``space.decisions()`` (Zoph & Le 2017; ENAS; docs/papers.md §4, §5).
 
 The controller emits one token per decision: an embedding of the previous
-token feeds an LSTM cell; a ``choice`` decision samples from a softmax over
-its own linear head (its bias starting at the decision's ``bias``, ENAS' ``b_soft``), with logits
-``c · tanh(logits / temperature) + offset`` (ENAS; no division when ``temperature`` is ``None``),
-``c = tanh_constant`` for decisions among earlier states (integer choices)
-and ``tanh_constant / op_tanh_reduce`` for the others (op names: ENAS micro's
-``op_tanh_reduce``); a ``skip`` decision (source j → target i) samples a
-Bernoulli with P = sigmoid(vᵀ tanh(W_prev h_j + W_curr h_i)) over the
-anchor-point hidden states of the two layers (Zoph & Le's anchor-point
-attention); an ``input`` decision (which earlier state a node reads) attends
-over those states as ENAS' micro controller does (:meth:`Controller.run`). After every ``batch`` (m) told architectures, one Adam step on
+token feeds an LSTM cell.
+
+- A ``choice`` decision samples from a softmax over its own linear head (its
+  bias starting at the decision's ``bias``, ENAS' ``b_soft``), with logits
+  ``c · tanh(logits / temperature) + offset`` (no division when
+  ``temperature`` is ``None``), ``c = tanh_constant`` for decisions among
+  earlier states (integer choices) and ``tanh_constant / op_tanh_reduce`` for
+  the others (op names: ENAS micro's ``op_tanh_reduce``).
+- A ``skip`` decision (source j → target i) scores
+  q = vᵀ tanh(W_prev h_j + W_curr h_i) over the anchor-point hidden states of
+  the two layers (Zoph & Le's anchor-point attention) and, as ENAS' macro
+  controller, samples from softmax(squash([−q, q])) with the temperature and
+  tanh constant of the other logits (so P(skip) = sigmoid(2q′)).
+- An ``input`` decision (which earlier state a node reads) attends over those
+  states as ENAS' micro controller does (:meth:`Controller.run`).
+
+After every ``batch`` (m) told architectures, one Adam step on
 
     (1/m) Σ_k [ −Σ_t log P(a_t | a_<t) (R_k − b) + skip_weight · KL_k ]
 
 with reward R = told value + entropy_weight · H (H: the summed entropy of
 the sample's decision distributions, not differentiated; ENAS' entropy bonus)
 and the moving-average baseline b ← b − (1 − decay)(b − R), started at
-``baseline`` (the first reward when ``None``; ENAS starts it at 0). KL_k is ENAS macro's skip penalty: per
-target layer, Σ over its skip decisions of KL([1 − p, p] ‖ [1 − skip_target,
-skip_target]), averaged over target layers. ENAS computes its entropy term
-from the sampled token alone (−p(a) log p(a) per decision); here it is each
-distribution's full entropy.
+``baseline`` (the first reward when ``None``; ENAS starts it at 0). KL_k is
+ENAS macro's skip penalty in the reference's form: per target layer, the sum
+over its skip decisions of Σ σ(ℓ)·(log σ(ℓ) − log [1 − skip_target,
+skip_target]) over the two squashed logits ℓ = squash([−q, q]), averaged over
+target layers. ENAS computes its entropy term from the sampled token alone
+(−p(a) log p(a) per decision); here it is each distribution's full entropy.
 """
 
 from __future__ import annotations
@@ -100,9 +108,11 @@ class Controller(nn.Module):
             if decision.kind == "skip":
                 anchors.setdefault(decision.target, h)
                 source = anchors.get(decision.source, self.anchor0)
-                p_one = torch.sigmoid(self.v(torch.tanh(self.w_prev(source) + self.w_curr(anchors[decision.target]))))
-                probs = torch.cat([1 - p_one, p_one], dim=-1).squeeze(0)
-                skip_kl = skip_kl + (probs * (torch.log(probs.clamp_min(1e-12)) - self.log_skip_target)).sum()
+                q = self.v(torch.tanh(self.w_prev(source) + self.w_curr(anchors[decision.target]))).reshape(1)
+                logits = self._squash(torch.cat([-q, q]), t)  # ENAS' general_controller: [−q, q], then squashed
+                probs = torch.softmax(logits, dim=-1)
+                sig = torch.sigmoid(logits)  # its skip penalty reads σ of the same logits
+                skip_kl = skip_kl + (sig * (torch.log(sig.clamp_min(1e-12)) - self.log_skip_target)).sum()
                 skip_targets.add(decision.target)
             elif decision.kind == "input":
                 keys = torch.cat([states[j][1] for j in decision.choices])

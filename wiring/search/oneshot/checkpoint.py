@@ -57,6 +57,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..runner import settings_of
 from ..strategy import SearchError
 
 FORMAT = "wiring.search.oneshot.checkpoint/1"
@@ -80,8 +81,6 @@ def checkpoint_path(value: PathArg) -> Path | None:
 
 def setup(strategy: Any, data: Any) -> dict[str, str]:
     """The setup fingerprint of ``strategy`` searching ``data``: setting name -> JSON value (module docstring)."""
-    from ..runner import settings_of
-
     space = strategy.space
     name = getattr(space, "name", None)
     constraint = getattr(space, "constraint", None)

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from ..strategy import SearchError
 
@@ -101,8 +102,6 @@ class Progress:
     def __init__(self, progress: bool, total: int, name: str, *, unit: str = "epoch", initial: int = 0) -> None:
         self.bar = None
         if progress:
-            from tqdm import tqdm
-
             self.bar = tqdm(total=total, initial=initial, desc=name, unit=unit)
 
     def step(self, **postfix: float) -> None:

@@ -58,6 +58,8 @@ from torch import nn
 from ops.modules import Relaxed
 from wiring import compile as compile_graph, cost
 from wiring.supernet import ALPHAS, is_alpha, last_index, set_generator, set_paths
+from wiring.train import evaluate
+
 from ..evolution import ConstrainedEvolution
 from ..strategy import SearchError
 from .checkpoint import Checkpoint, PathArg
@@ -248,8 +250,6 @@ class SPOS(OneShotStrategy):
 
     def score(self, model: nn.Module, arch: Hashable, data: Any, gen: torch.Generator) -> float:
         """Validation accuracy of ``arch`` with inherited weights, batch norms recalibrated first."""
-        from wiring.train import evaluate
-
         set_arch(model, self.space, arch)
         order = torch.randperm(len(data.y_train), generator=gen)
         size = self.bn_batch_size
