@@ -45,6 +45,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from generators.checks import positive_int
 from wiring.supernet import learnable
 
 from ..strategy import SearchError
@@ -141,8 +142,7 @@ class DARTS(OneShotStrategy):
             raise SearchError(f"order must be 1 or 2, got {order!r}")
         if not (early_stop is None or early_stop == "darts+" or callable(early_stop)):
             raise SearchError(f"early_stop must be None, 'darts+' or a callable, got {early_stop!r}")
-        if stable_epochs is not None and (not isinstance(stable_epochs, int) or stable_epochs < 1):
-            raise SearchError(f"stable_epochs must be a positive int or None, got {stable_epochs!r}")
+        positive_int("stable_epochs", stable_epochs, allow_none=True, error=SearchError)
         self.order = order
         self.lr, self.lr_min, self.momentum = lr, lr_min, momentum
         self.weight_decay, self.grad_clip = weight_decay, grad_clip

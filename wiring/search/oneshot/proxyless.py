@@ -71,7 +71,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from generators.checks import int_at_least, positive_int
+from generators.checks import int_at_least, positive_int, real_in
 from ops.relax import ESTIMATORS
 from wiring import LatencyTable
 from wiring.supernet import alpha, alphas as alphas_of, decisions, last_index, rescale, set_estimator, set_generator
@@ -139,9 +139,7 @@ class SampledOneShot(OneShotStrategy):
                          checkpoint=checkpoint)
         positive_int("arch_every", arch_every, error=SearchError)
         int_at_least("warmup_epochs", warmup_epochs, 0, error=SearchError)
-        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
-                or not 0 <= label_smoothing < 1:
-            raise SearchError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
+        real_in("label_smoothing", label_smoothing, 0.0, 1.0, include_high=False, error=SearchError)
         self.lr, self.lr_min, self.momentum, self.nesterov = lr, lr_min, momentum, bool(nesterov)
         self.weight_decay, self.grad_clip, self.label_smoothing = weight_decay, grad_clip, float(label_smoothing)
         self.warmup_epochs, self.warmup_lr, self.arch_every = warmup_epochs, warmup_lr, arch_every
@@ -280,9 +278,7 @@ class ProxylessNAS(SampledOneShot):
         self.estimator = estimator
         if loss not in ("paper", "code"):
             raise SearchError(f"loss must be 'paper' or 'code', got {loss!r}")
-        if isinstance(latency_weight, bool) or not isinstance(latency_weight, (int, float)) \
-                or not math.isfinite(latency_weight) or latency_weight < 0:
-            raise SearchError(f"latency_weight must be a number >= 0, got {latency_weight!r}")
+        real_in("latency_weight", latency_weight, 0.0, error=SearchError)
         if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
                                    or not target > 0 or target == 1):
             raise SearchError(f"target must be a latency in ms > 0 and != 1 (log T divides), got {target!r}")

@@ -55,6 +55,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from generators.checks import positive_int, real_in
 from ops.modules import Relaxed
 from wiring import compile as compile_graph, cost
 from wiring.supernet import ALPHAS, is_alpha, last_index, set_generator, set_paths
@@ -172,15 +173,11 @@ class SPOS(OneShotStrategy):
                  checkpoint: PathArg = None, checkpoint_every: int = 10) -> None:
         super().__init__(space, seed=seed, epochs=epochs, batch_size=batch_size, device=device, progress=progress,
                          checkpoint=checkpoint)
-        for name, value in (("bins", bins), ("bin_pool", bin_pool),
-                            ("max_tries", max_tries), ("search_budget", search_budget), ("bn_batches", bn_batches),
-                            ("bn_batch_size", bn_batch_size),
-                            ("checkpoint_every", checkpoint_every)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise SearchError(f"{name} must be a positive int, got {name}={value!r}")
-        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
-                or not 0 <= label_smoothing < 1:
-            raise SearchError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
+        for name, value in (("bins", bins), ("bin_pool", bin_pool), ("max_tries", max_tries),
+                            ("search_budget", search_budget), ("bn_batches", bn_batches),
+                            ("bn_batch_size", bn_batch_size), ("checkpoint_every", checkpoint_every)):
+            positive_int(name, value, error=SearchError)
+        real_in("label_smoothing", label_smoothing, 0.0, 1.0, include_high=False, error=SearchError)
         if flops_range is not None and not (isinstance(flops_range, (tuple, list)) and len(flops_range) == 2
                                             and 0 <= flops_range[0] < flops_range[1]):
             raise SearchError(f"flops_range must be (low, high) multiply-adds with 0 <= low < high, got "
