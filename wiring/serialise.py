@@ -98,6 +98,7 @@ def from_json(text: str | bytes) -> nx.DiGraph:
         document = json.loads(text)
     except (ValueError, RecursionError) as error:
         raise GraphError(f"not valid JSON: {error}") from None
+    _check_text(document, "graph", 0)
     G = _from_document(document, "graph", depth=0, budget=[MAX_NODES])
     analyse(G)
     return G
@@ -108,12 +109,13 @@ def _from_document(document: Any, where: str, depth: int, budget: list[int]) -> 
         raise GraphError(f"{where}: subgraphs nested deeper than {MAX_DEPTH} levels")
     _expect(document, dict, where)
     version = document.get("schema")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:  # 1.0, true and 1e0 are not version 1
         raise GraphError(f"{where}: unsupported schema version {version!r}; this library reads {SCHEMA_VERSION}")
     unknown = set(document) - {"schema", "attrs", "nodes", "edges"}
     if unknown:
         raise GraphError(f"{where}: unknown keys {sorted(unknown)}")
-    G = nx.DiGraph(**_expect(document.get("attrs", {}), dict, f"{where}.attrs"))
+    G = nx.DiGraph()
+    G.graph.update(_expect(document.get("attrs", {}), dict, f"{where}.attrs"))  # data, never constructor input
     G.graph["schema"] = SCHEMA_VERSION
     nodes = _expect(document.get("nodes"), list, f"{where}.nodes")
     budget[0] -= len(nodes)
@@ -161,6 +163,24 @@ def _node_from_document(node: Any, at: str, depth: int, budget: list[int]) -> tu
     data = dict(_expect(node.get("attrs", {}), dict, f"{at}.attrs"))
     data.update(op=op, params=params)
     return label, data
+
+
+def _check_text(value: Any, where: str, depth: int) -> None:
+    """Refuse strings that are not valid Unicode text (lone surrogates such as ``"\\ud800"``), naming where."""
+    if depth > 4 * MAX_DEPTH + 16:
+        raise GraphError(f"{where}: JSON nested too deeply")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise GraphError(f"{where}: {value!r:.40} is not valid Unicode text (a lone surrogate)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, f"{where} (a key)", depth + 1)
+            _check_text(item, f"{where}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_text(item, f"{where}[{i}]", depth + 1)
 
 
 def _no_unknown_keys(document: dict, known: set[str], where: str) -> None:

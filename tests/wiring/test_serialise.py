@@ -202,6 +202,10 @@ REJECTED = [
     ("slot_invalid", _mutated(lambda d: d["edges"][1].update(slot="first")), "slot.*'first'"),
     ("cycle", _mutated(lambda d: d["edges"].append({"source": "head", "target": "stem"})), "cycle"),
     ("param_invalid", _mutated(lambda d: d["nodes"][1]["params"].update(channels=-4)), r"'stem'.*'channels'.*-4"),
+    ("schema_float", _mutated(lambda d: d.update(schema=1.0)), "schema version 1.0"),
+    ("schema_bool", _mutated(lambda d: d.update(schema=True)), "schema version True"),
+    ("lone_surrogate_label", _mutated(lambda d: d["nodes"][1].update(id="\ud800")), r"nodes\[1\]\.id.*lone surrogate"),
+    ("lone_surrogate_attr", _mutated(lambda d: d["attrs"].update(note="a\udfffb")), r"attrs\.note.*lone surrogate"),
 ]
 
 
@@ -215,6 +219,15 @@ def test_rejected_cases_differ_from_valid_document():
     """The table's mutations are real: the unmutated document loads."""
     wiring.from_json(json.dumps(_document()))
     assert wiring.validate(wiring.from_json(_nested_document(serialise.MAX_DEPTH))) is None
+
+
+@pytest.mark.parametrize("attrs", [{"incoming_graph_data": 5}, {"incoming_graph_data": [["a", "b"]]},
+                                   {"name": "x", "incoming_graph_data": {"n": {}}}])
+def test_graph_attributes_are_data_not_constructor_input(attrs):
+    """networkx would read ``incoming_graph_data`` as nodes and edges; from_json keeps it as an attribute."""
+    G = wiring.from_json(json.dumps({**_document(), "attrs": attrs}))
+    assert {k: v for k, v in G.graph.items() if k != "schema"} == attrs
+    assert set(G) == {node["id"] for node in _document()["nodes"]}
 
 
 def test_max_json_chars(monkeypatch):
