@@ -175,6 +175,8 @@ MALFORMED = [
     ("bad_key_type", choice_param("c1", "key", 3), ["'c1'", "'key'", "3"]),
     ("index_without_key", choice_param("c1", "index", 1), ["'c1'", "'index'", "'key'"]),
     ("index_negative", choice_param("c1", "index", -1, key="k"), ["'c1'", "'index'", "-1"]),
+    ("input_index_gap", edit(multi_input, lambda G: G.nodes["feat"]["params"].update(index=7)),
+     ["0..1", "'img': 0", "'feat': 7"]),
 ]
 
 
