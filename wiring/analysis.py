@@ -160,7 +160,8 @@ def _check_ends(G: nx.DiGraph, resolved: dict, where: str) -> tuple[list[Hashabl
     indices = [resolved[label][1]["index"] for label in by_index]
     if indices != list(range(len(inputs))):
         named = ", ".join(f"{label!r}: {resolved[label][1]['index']}" for label in by_index)
-        raise _fail(where, f"input indices must be 0..{len(inputs) - 1}, one each; the input nodes have {{{named}}}")
+        raise _fail(where, f"input indices must be 0..{len(inputs) - 1}, one each, got {indices} (input nodes "
+                           f"{named})")
     return by_index, outputs[0]
 
 

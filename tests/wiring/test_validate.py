@@ -120,8 +120,8 @@ MALFORMED = [
     ("output_out_edge", add_nodes_edges([("post", "identity")], [("out", "post")]),
      ["output node 'out'", "out-edges", "'post'"]),
     ("no_input", edit(chain, lambda G: G.remove_node("in")), ["no 'input'"]),
-    ("input_index_gap", set_param("feat", "index", 2, build=multi_input), ["0..1", "[0, 2]"]),
-    ("input_index_dup", set_param("feat", "index", 0, build=multi_input), ["0..1", "[0, 0]"]),
+    ("input_index_gap", set_param("feat", "index", 2, build=multi_input), ["0..1", "[0, 2]", "'img': 0", "'feat': 2"]),
+    ("input_index_dup", set_param("feat", "index", 0, build=multi_input), ["0..1", "[0, 0]", "'img': 0", "'feat': 0"]),
     ("input_size_bad", set_param("in", "size", [8, 0]), ["'in'", "'size'", "[8, 0]"]),
     ("slot_str", set_slot("down", "cat", "0"), ["('down', 'cat')", "slot", "'0'"]),
     ("slot_negative", set_slot("down", "cat", -1), ["('down', 'cat')", "slot", "-1"]),
@@ -175,8 +175,6 @@ MALFORMED = [
     ("bad_key_type", choice_param("c1", "key", 3), ["'c1'", "'key'", "3"]),
     ("index_without_key", choice_param("c1", "index", 1), ["'c1'", "'index'", "'key'"]),
     ("index_negative", choice_param("c1", "index", -1, key="k"), ["'c1'", "'index'", "-1"]),
-    ("input_index_gap", edit(multi_input, lambda G: G.nodes["feat"]["params"].update(index=7)),
-     ["0..1", "'img': 0", "'feat': 7"]),
 ]
 
 
