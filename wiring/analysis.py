@@ -88,16 +88,22 @@ def _fail(where: str, message: str) -> GraphError:
     return GraphError(f"{where}{message}")
 
 
+MAX_NESTING = 64
+"""Deepest nesting of ``subgraph`` nodes :func:`analyse` (so ``validate``, ``cost``, ``compile``) accepts;
+raise it by setting ``wiring.analysis.MAX_NESTING``."""
+
+
 def analyse(G: Any, input_shapes: Mapping[int, Shape] | None = None, *, where: str = "", scope: str = "_",
             alphas: dict[str, tuple[int, int]] | None = None, in_edges: int | None = None,
-            decisions: dict[str, tuple[str, int]] | None = None) -> Analysis:
+            decisions: dict[str, tuple[str, int]] | None = None, enclosing: tuple[int, ...] = ()) -> Analysis:
     """Check ``G`` and infer shapes; ``input_shapes`` overrides inputs' declared shapes by index.
 
     ``where`` prefixes messages (the subgraph path); ``scope`` prefixes the
     private α key of a node without ``key`` (``_n3``, ``_n3_n5`` when nested);
     ``alphas`` collects α shapes across nesting so that shared keys agree, ``decisions`` the
     decision names so that each names one α row;
-    ``in_edges`` is the in-degree of the subgraph node ``G`` is nested in.
+    ``in_edges`` is the in-degree of the subgraph node ``G`` is nested in; ``enclosing`` the ids of the
+    graphs ``G`` is nested in (a graph inside itself, or nesting deeper than :data:`MAX_NESTING`, is refused).
     """
     _check_structure(G, where)
     order = stable_order(G)
@@ -117,7 +123,7 @@ def analyse(G: Any, input_shapes: Mapping[int, Shape] | None = None, *, where: s
         preds = _ordered_inputs(G, label, spec, index, where)
         info = NodeInfo(label, f"n{i}", spec, params, preds, [nodes[p].out_shape for p in preds])
         nodes[label] = info
-        _infer(info, input_shapes, where, scope, alphas, decisions)
+        _infer(info, input_shapes, where, scope, alphas, decisions, (*enclosing, id(G)))
     return Analysis(G, nodes, inputs, output, alphas, decisions)
 
 
@@ -197,16 +203,22 @@ def _ordered_inputs(G: nx.DiGraph, label: Hashable, spec: OpSpec, index: dict, w
 
 
 def _infer(info: NodeInfo, input_shapes: Mapping[int, Shape] | None, where: str, scope: str,
-           alphas: dict[str, tuple[int, int]], decisions: dict[str, tuple[str, int]]) -> None:
+           alphas: dict[str, tuple[int, int]], decisions: dict[str, tuple[str, int]],
+           enclosing: tuple[int, ...]) -> None:
     label, spec, params = info.label, info.spec, info.params
     if spec.name == "input":
         info.out_shape = _input_shape(label, params, input_shapes, where)
     elif spec.name == "output":
         info.out_shape = info.in_shapes[0] if len(info.in_shapes) == 1 else tuple(info.in_shapes)
     elif spec.name == "subgraph":
+        if id(params["graph"]) in enclosing:
+            raise _fail(where, f"subgraph {_node(label)} contains the graph it is part of: a graph cannot hold itself")
+        if len(enclosing) > MAX_NESTING:
+            raise _fail(where, f"subgraph {_node(label)}: subgraphs nested deeper than {MAX_NESTING} levels (raise "
+                               f"wiring.analysis.MAX_NESTING to allow more)")
         info.sub = analyse(params["graph"], dict(enumerate(info.in_shapes)),
                            where=f"{where}in subgraph {_node(label)}: ", scope=f"{scope}{info.name}_", alphas=alphas,
-                           in_edges=len(info.inputs), decisions=decisions)
+                           in_edges=len(info.inputs), decisions=decisions, enclosing=enclosing)
         if len(info.sub.nodes[info.sub.output].inputs) != 1:
             raise _fail(where, f"subgraph {_node(label)}: a nested graph's output must gather exactly one tensor")
         info.out_shape = info.sub.output_shape

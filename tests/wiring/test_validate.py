@@ -279,3 +279,34 @@ def test_input_shape_too_small_for_strided_conv():
     assert wiring.validate(G) is None
     with pytest.raises(wiring.GraphError, match="'x'.*no output"):
         wiring.validate(G, input_shape=(3, 2, 2))
+
+
+def _holding(graph):
+    """input -> subgraph(graph) -> output."""
+    G = nx.DiGraph()
+    node(G, "x", "input", channels=4, size=[8, 8])
+    node(G, "s", "subgraph", graph=graph)
+    node(G, "o", "output")
+    G.add_edges_from([("x", "s"), ("s", "o")])
+    return G
+
+
+def test_a_graph_holding_itself_is_refused():
+    G = _holding(None)
+    G.nodes["s"]["params"]["graph"] = G
+    with pytest.raises(wiring.GraphError, match="'s' contains the graph it is part of"):
+        wiring.validate(G)
+    A = _holding(None)
+    B = _holding(A)
+    A.nodes["s"]["params"]["graph"] = B  # A holds B, B holds A
+    with pytest.raises(wiring.GraphError, match="contains the graph it is part of"):
+        wiring.validate(A)
+
+
+def test_nesting_is_bounded_with_a_clear_error(monkeypatch):
+    from wiring import analysis
+
+    monkeypatch.setattr(analysis, "MAX_NESTING", 3)
+    assert wiring.validate(nested(3)) is None
+    with pytest.raises(wiring.GraphError, match="deeper than 3 levels.*MAX_NESTING"):
+        wiring.validate(nested(4))
