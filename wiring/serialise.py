@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -233,7 +234,16 @@ def _canonical(G: nx.DiGraph) -> dict[str, Any]:
 def save(path: str | os.PathLike, G: nx.DiGraph, model: torch.nn.Module | None = None) -> None:
     """Write ``G`` (as JSON) and, if given, ``model``'s weights to ``path``."""
     state = None if model is None else {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"format": _FILE_FORMAT, "graph": to_json(G), "state_dict": state}, path)
+    text = to_json(G)
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise GraphError(f"{path}: cannot write there, {folder} is not a directory")
+    try:
+        torch.save({"format": _FILE_FORMAT, "graph": text, "state_dict": state}, path)
+    except OSError as error:
+        raise GraphError(f"{path}: cannot write it ({error.strerror or error})") from None
+    except RuntimeError as error:  # torch reports an unwritable path as a RuntimeError
+        raise GraphError(f"{path}: cannot write it ({error})") from None
 
 
 def load(path: str | os.PathLike) -> tuple[nx.DiGraph, CompiledGraph | None]:

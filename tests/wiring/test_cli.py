@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -355,6 +356,21 @@ def test_info_bad_file(capsys, tmp_path, cyclic_json):
     unknown = tmp_path / "unknown.json"
     unknown.write_text(json.dumps(data))
     fails(capsys, "info", unknown, mentions=("unknown.json", "no_such_op"))
+
+
+def test_info_refuses_what_is_not_a_regular_file_before_reading(capsys, tmp_path, network_json, monkeypatch):
+    """A FIFO would block, /dev/zero would be read whole: both refused at once; a file over the JSON limit is
+    refused by its size, before any read."""
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    fails(capsys, "info", fifo, mentions=("pipe.json", "not a regular file"))
+    fails(capsys, "info", "/dev/zero", mentions=("/dev/zero", "not a regular file"))
+    fails(capsys, "info", tmp_path, mentions=("not a regular file",))
+    monkeypatch.setattr(wiring.serialise, "MAX_JSON_CHARS", 10)
+    opened = []
+    monkeypatch.setattr(type(network_json), "open", lambda self, *a, **k: opened.append(self))
+    fails(capsys, "info", network_json, mentions=("exceeds the JSON limit of 10",))
+    assert opened == []  # the size was checked first
 
 
 # -- train --------------------------------------------------------------------

@@ -436,3 +436,9 @@ def _corrupt(tmp_path, change):
 def test_load_weights_that_do_not_fit(tmp_path, change, pattern):
     with pytest.raises(wiring.GraphError, match=pattern):
         wiring.load(_corrupt(tmp_path, change))
+
+
+def test_save_into_a_missing_directory_names_it(tmp_path):
+    with pytest.raises(wiring.GraphError, match="missing.*is not a directory"):
+        wiring.save(tmp_path / "missing" / "net.pt", chain())
+    assert not (tmp_path / "missing").exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import stat
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from ..cost import cost
 from ..data import DATASETS, load_dataset
 from ..draw import draw
 from ..errors import GraphError
+from .. import serialise
 from ..serialise import from_json, graph_hash, save, to_json
 from ..train import OPTIMIZERS, train
 from .args import assignments
@@ -160,8 +162,20 @@ def _write(text: str, path: Path | None) -> None:
 
 
 def _read_graph(path: Path) -> nx.DiGraph:
+    """The typed DAG of a JSON file: a regular file (not a FIFO or device), its size checked before any read."""
     try:
-        text = path.read_text()
+        status = path.stat()
+    except FileNotFoundError:
+        raise GraphError(f"{path}: no such file") from None
+    if not stat.S_ISREG(status.st_mode):
+        raise GraphError(f"{path}: not a regular file (a typed-DAG JSON file is expected)")
+    limit = serialise.MAX_JSON_CHARS
+    if status.st_size > limit:
+        raise GraphError(f"{path}: {status.st_size} bytes exceeds the JSON limit of {limit}")
+    with path.open("rb") as file:
+        data = file.read(limit + 1)  # bounded, should the file grow meanwhile
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise GraphError(f"{path}: not a JSON text file") from None
     try:
