@@ -163,10 +163,7 @@ def _write(text: str, path: Path | None) -> None:
 
 def _read_graph(path: Path) -> nx.DiGraph:
     """The typed DAG of a JSON file: a regular file (not a FIFO or device), its size checked before any read."""
-    try:
-        status = path.stat()
-    except FileNotFoundError:
-        raise GraphError(f"{path}: no such file") from None
+    status = path.stat()  # a missing file: the OSError the CLI reports as for every command
     if not stat.S_ISREG(status.st_mode):
         raise GraphError(f"{path}: not a regular file (a typed-DAG JSON file is expected)")
     limit = serialise.MAX_JSON_CHARS
