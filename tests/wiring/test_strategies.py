@@ -367,3 +367,44 @@ def test_search_is_reachable_as_an_attribute_of_wiring():
     code = "import wiring; print(wiring.search.RegularizedEvolution.__name__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "RegularizedEvolution"
+
+
+class _Recorded(Chain):
+    """Chain whose mutate records its parent."""
+
+    def __init__(self):
+        super().__init__()
+        self.parents = []
+
+    def _mutate(self, arch, rng):
+        self.parents.append(arch)
+        return super()._mutate(arch, rng)
+
+
+def test_regularized_evolution_removes_the_oldest_member_not_the_worst():
+    """Aging (Real et al.): the child joins and the oldest leaves, even when the oldest is the best."""
+    space = _Recorded()
+    strategy = RegularizedEvolution(space, seed=0, population=3, sample=2)
+    first = [strategy.ask() for _ in range(3)]
+    for arch, value in zip(first, (0.9, 0.1, 0.2)):  # the oldest is the best
+        strategy.tell(arch, value)
+    assert [a for a, _ in strategy.population] == first
+    child = strategy.ask()
+    strategy.tell(child, 0.0)  # the worst value: an age-blind strategy would drop it
+    assert [a for a, _ in strategy.population] == [first[1], first[2], child]
+    strategy.tell(strategy.ask(), None)  # a failed trial never joins, nobody leaves
+    assert [a for a, _ in strategy.population] == [first[1], first[2], child]
+
+
+def test_regularized_evolution_parent_is_the_best_of_a_tournament_of_size_s():
+    space = _Recorded()
+    strategy = RegularizedEvolution(space, seed=0, population=4, sample=3)
+    first = [strategy.ask() for _ in range(4)]
+    for arch, value in zip(first, (0.1, 0.8, 0.3, 0.5)):
+        strategy.tell(arch, value)
+    drawn = []
+    randrange = strategy.rng.randrange
+    strategy.rng.randrange = lambda n: drawn.append(randrange(n)) or drawn[-1]
+    strategy.ask()
+    assert len(drawn) == 3  # S members sampled, uniformly with replacement
+    assert space.parents == [max((strategy.population[i] for i in drawn), key=lambda m: m[1])[0]]
