@@ -50,6 +50,9 @@ def test_string_form_is_the_benchmarks():
     ("|none~0|+|none~0|none 1|+|none~0|none~1|none~2|", "'none 1'"),
     ("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|+", "got 4"),
     ("", "got 1"),
+    ("|none~0|+|none~0|none~1|+|none~0|none~1|none~2||none~3|", "got 5"),  # a surplus token
+    (" |none~0|+|none~0|none~1|+|none~0|none~1|none~2|", "' |none~0|'"),  # whitespace padding
+    ("|none~0|+|none~0|none~1|+|none~0|none~1|none~2| ", "none~2| '"),
 ])
 def test_decode_errors_name_the_bad_token(text, token):
     with pytest.raises(SpaceError) as info:

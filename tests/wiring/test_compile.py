@@ -392,3 +392,15 @@ def test_state_dict_round_trip_between_compiles():
     b.load_state_dict(a.state_dict())
     x = torch.randn(*IMAGE)
     torch.testing.assert_close(a(x), b(x))
+
+
+def test_alpha_starts_at_a_thousandth_of_a_standard_normal():
+    """DARTS' initialisation, 1e-3·N(0, 1), reproducible from the compile seed (a mutant zeroing α survived before)."""
+    from spaces import darts
+
+    G = darts.space(**darts.SMALL).supernet()
+    alpha = wiring.compile(G, seed=3).alphas_by_key()["normal"].detach()
+    assert alpha.shape == (14, 8) and (alpha != 0).all()
+    assert 0.5e-3 < float(alpha.std()) < 2e-3 and float(alpha.abs().max()) < 1e-2
+    torch.testing.assert_close(wiring.compile(G, seed=3).alphas_by_key()["normal"].detach(), alpha)
+    assert not torch.equal(wiring.compile(G, seed=4).alphas_by_key()["normal"].detach(), alpha)

@@ -202,6 +202,8 @@ REJECTED = [
     ("slot_invalid", _mutated(lambda d: d["edges"][1].update(slot="first")), "slot.*'first'"),
     ("cycle", _mutated(lambda d: d["edges"].append({"source": "head", "target": "stem"})), "cycle"),
     ("param_invalid", _mutated(lambda d: d["nodes"][1]["params"].update(channels=-4)), r"'stem'.*'channels'.*-4"),
+    ("true_endpoint", _mutated(lambda d: d["edges"].append({"source": True, "target": d["nodes"][1]["id"]})),
+     "endpoint True is not a node id"),
     ("schema_float", _mutated(lambda d: d.update(schema=1.0)), "schema version 1.0"),
     ("schema_bool", _mutated(lambda d: d.update(schema=True)), "schema version True"),
     ("lone_surrogate_label", _mutated(lambda d: d["nodes"][1].update(id="\ud800")), r"nodes\[1\]\.id.*lone surrogate"),

@@ -120,6 +120,8 @@ MALFORMED = [
     ("output_out_edge", add_nodes_edges([("post", "identity")], [("out", "post")]),
      ["output node 'out'", "out-edges", "'post'"]),
     ("no_input", edit(chain, lambda G: G.remove_node("in")), ["no 'input'"]),
+    ("input_never_reaches_output", edit(multi_input, lambda G: G.remove_edge("fc", "s")),
+     ["'feat'", "never reaches the output"]),
     ("input_index_gap", set_param("feat", "index", 2, build=multi_input), ["0..1", "[0, 2]", "'img': 0", "'feat': 2"]),
     ("input_index_dup", set_param("feat", "index", 0, build=multi_input), ["0..1", "[0, 0]", "'img': 0", "'feat': 0"]),
     ("input_size_bad", set_param("in", "size", [8, 0]), ["'in'", "'size'", "[8, 0]"]),
