@@ -537,3 +537,58 @@ def test_docs_example_trains_and_records(capsys, monkeypatch, tmp_path):
     out = capsys.readouterr().out
     assert "4 trials: 4 complete, 0 failed" in out and result.best.encoding in out
     assert (result.storage.parent / "progress.png").exists()
+
+
+@pytest.mark.parametrize("storage, message", [("", "a file path or None"), (5, "a file path or None")])
+def test_bad_storage_arguments_are_refused(storage, message):
+    with pytest.raises(SearchError, match=message):
+        run(RandomSearch(Toy(), seed=0), objective, budget=1, storage=storage, progress=False)
+
+
+def test_a_directory_or_an_empty_file_is_not_a_storage(tmp_path):
+    with pytest.raises(SearchError, match="is a directory"):
+        run(RandomSearch(Toy(), seed=0), objective, budget=1, storage=tmp_path, progress=False)
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(SearchError, match="empty file.*delete it"):
+        run(RandomSearch(Toy(), seed=0), objective, budget=1, storage=empty, progress=False)
+
+
+def test_the_lock_holds_through_a_symlink_and_without_a_lock_file(tmp_path):
+    """The database file itself is locked: a second driver through a symlink is refused."""
+    db, link, seen = tmp_path / "s.db", tmp_path / "link.db", {}
+    link.symlink_to(db)
+
+    def second_driver(arch):
+        if "error" not in seen:
+            try:
+                run(RandomSearch(Toy(), seed=0), objective, budget=5, storage=link, progress=False)
+            except SearchError as error:
+                seen["error"] = str(error)
+        return score(arch)
+
+    run(RandomSearch(Toy(), seed=0), second_driver, budget=1, storage=db, progress=False)
+    assert "in use by another running search" in seen["error"]
+    assert not list(tmp_path.glob("*.lock"))
+
+
+@pytest.mark.parametrize("edit, message", [
+    ("UPDATE trials SET metrics = '{bad' WHERE number = 1", "trial 1: metrics is not JSON"),
+    ("UPDATE trials SET score = 'high' WHERE number = 0", "trial 0: score is 'high', not a number"),
+    ("UPDATE trials SET score = NULL WHERE number = 2", "trial 2: a complete trial without a score"),
+    ("UPDATE trials SET ask_seq = 100 WHERE number = 0", "trial 0 is told .* before it is asked"),
+])
+def test_an_edited_storage_gives_one_error_naming_file_trial_and_field(tmp_path, edit, message):
+    import sqlite3
+
+    db = tmp_path / "s.db"
+    run(RandomSearch(Toy(), seed=0), objective, budget=3, storage=db, progress=False)
+    with sqlite3.connect(db) as connection:
+        connection.execute(edit)
+    connection.close()
+    with pytest.raises(SearchError, match=message) as info:
+        run(RandomSearch(Toy(), seed=0), objective, budget=4, storage=db, progress=False)
+    assert "s.db" in str(info.value)
+    if "ask_seq" not in edit:
+        with pytest.raises(SearchError, match=message):
+            load_result(db).best

@@ -513,6 +513,9 @@ class _Driver:
                         f"{row.number} was asked as {row.encoding!r}, but replaying the search now asks "
                         f"{encoding!r} (the strategy, its settings, seed and space must be the same){hint}")
                 archs[row.number] = arch
+            elif row.number not in archs:
+                raise SearchError(f"storage {str(self.store.path)!r} is damaged: trial {row.number} is told (tell_seq "
+                                  f"{row.tell_seq}) before it is asked (ask_seq {row.ask_seq})")
             else:
                 self.strategy.tell(archs[row.number], row.score if row.status == "complete" else None)
         self.archs = archs

@@ -80,8 +80,15 @@ class Storage:
     """A search's SQLite file (``path``), or an in-memory database (``path=None``)."""
 
     def __init__(self, path: str | os.PathLike[str] | None, *, readonly: bool = False) -> None:
+        if path is not None and (not isinstance(path, (str, os.PathLike)) or str(path) == ""):
+            raise SearchError(f"storage must be a file path or None (in memory), got {path!r}")
         self.path = None if path is None else Path(path)
         self._lock = None
+        if self.path is not None and self.path.is_dir():
+            raise SearchError(f"storage {str(self.path)!r} is a directory, not a search storage file")
+        if self.path is not None and self.path.is_file() and self.path.stat().st_size == 0:
+            raise SearchError(f"storage {str(self.path)!r} is an empty file, not a search storage: delete it to start "
+                              f"a new search there")
         if self.path is None:
             self.db = sqlite3.connect(":memory:", isolation_level=None)
         else:
@@ -114,16 +121,20 @@ class Storage:
     # -- locking -------------------------------------------------------------
 
     def _acquire_lock(self) -> None:
+        """An exclusive lock on the database file itself (``flock``, which SQLite's own ``fcntl`` locks do not
+        touch), so two drivers never write one storage, whatever path or symlink names it."""
         if fcntl is None:  # pragma: no cover
             return
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        handle = open(lock_path, "a+")
+        try:
+            handle = open(self.path, "ab")
+        except OSError as error:
+            raise SearchError(f"cannot open search storage {str(self.path)!r}: {error.strerror or error}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
-            raise SearchError(f"storage {str(self.path)!r} is in use by another running search "
-                              f"(lock {str(lock_path)!r} is held)") from None
+            raise SearchError(f"storage {str(self.path)!r} is in use by another running search (its file "
+                              f"{str(self.path.resolve())!r} is locked)") from None
         self._lock = handle
 
     def _release_lock(self) -> None:
@@ -162,10 +173,33 @@ class Storage:
         rows = []
         for values in cursor:
             record = dict(zip(_COLUMNS, values))
-            record["hyperparameters"] = _loads(record["hyperparameters"])
-            record["metrics"] = _loads(record["metrics"]) or {}
-            rows.append(Row(**record))
+            rows.append(Row(**self._checked(record)))
         return rows
+
+    def _checked(self, record: dict[str, Any]) -> dict[str, Any]:
+        """``record`` with its JSON columns decoded; :class:`SearchError` naming the file, trial and field of a
+        value no search writes (an edited or damaged storage)."""
+        where = f"storage {str(self.path)!r} is damaged: trial {record['number']!r}"
+        for name in ("hyperparameters", "metrics"):
+            try:
+                record[name] = _loads(record[name])
+            except (TypeError, ValueError):
+                raise SearchError(f"{where}: {name} is not JSON ({record[name]!r:.60})") from None
+        record["metrics"] = record["metrics"] or {}
+        kinds = {"number": int, "encoding": str, "status": str, "ask_seq": int, "metrics": dict}
+        kinds.update(dict.fromkeys(("score", "asked", "started", "finished", "duration"), (int, float)))
+        for name, kind in kinds.items():
+            value = record[name]
+            optional = name in ("score", "started", "finished", "duration")
+            if (value is None and optional) or (isinstance(value, kind) and not isinstance(value, bool)):
+                continue
+            expected = "a number" if kind == (int, float) else f"a {kind.__name__}"
+            raise SearchError(f"{where}: {name} is {value!r:.60}, not {expected}")
+        if record["status"] == "complete" and record["score"] is None:
+            raise SearchError(f"{where}: a complete trial without a score")
+        if record["tell_seq"] is not None and not isinstance(record["tell_seq"], int):
+            raise SearchError(f"{where}: tell_seq is {record['tell_seq']!r}, not an int")
+        return record
 
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
