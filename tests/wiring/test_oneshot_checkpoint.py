@@ -21,7 +21,7 @@ from spaces import proxyless as proxyless_spaces
 from spaces import spos as spos_spaces
 from spaces.constraint import LatencyTable
 from wiring.search.oneshot import DARTS, ENAS, GDAS, SPOS, FairDARTS, FairNAS, OneShotModel, ProxylessNAS
-from wiring.search.oneshot.checkpoint import FORMAT, Checkpoint, write
+from wiring.search.oneshot.checkpoint import FORMAT, Checkpoint, read, read_payload, write
 from wiring.search.strategy import SearchError
 
 import tiny_data
@@ -155,7 +155,7 @@ def test_resume_after_kill_is_identical(name, request, table, tmp_path, monkeypa
         SaveCounter(m, kill_at=kill_at)
         with pytest.raises(Killed):
             build(sp, table, checkpoint=path).search(data)
-    assert torch.load(path, weights_only=True)["format"] == FORMAT
+    assert read(path)["format"] == FORMAT
     with monkeypatch.context() as m:
         resumed_saves = SaveCounter(m)
         resumed = build(sp, table, checkpoint=path).search(data)
@@ -192,7 +192,7 @@ def test_finished_spos_search_returns_without_training_or_scoring(spos_setup, tm
     monkeypatch.setattr(SPOS, "score", no_work)
     again = SPOS(sp, checkpoint=path, **options).search(data)
     assert_identical(again, first)
-    told = torch.load(path, weights_only=True)["loop"]["told"]
+    told = read(path)["loop"]["told"]
     assert [sp.decode(e) for e, _ in told] == [arch for arch, _ in first.details["history"]]
 
 
@@ -215,7 +215,7 @@ def test_finished_enas_search_returns_without_training(enas_one_epoch, enas_setu
     monkeypatch.setattr(ENAS, "controller_step", no_work)
     again = ENAS(sp, checkpoint=path, **{**ENAS_OPTIONS, "epochs": 1}).search(data)
     assert_identical(again, first)
-    archs = torch.load(path, weights_only=True)["loop"]["archs"]
+    archs = read(path)["loop"]["archs"]
     assert [sp.decode(e) for step in archs for e in step] == [arch for arch, _ in first.details["controller"].history]
 
 
@@ -275,7 +275,7 @@ def test_sigkilled_darts_search_resumes_to_the_same_result(darts_setup, tmp_path
         if proc.poll() is None:
             proc.kill()
         proc.stderr.close()
-    assert 1 <= torch.load(path, weights_only=True)["loop"]["epoch"] < DARTS_OPTIONS["epochs"]
+    assert 1 <= read(path)["loop"]["epoch"] < DARTS_OPTIONS["epochs"]
     resumed = DARTS(sp, checkpoint=path, **DARTS_OPTIONS).search(data)
     assert_identical(resumed, DARTS(sp, **DARTS_OPTIONS).search(data))
 
@@ -291,7 +291,9 @@ def one_epoch(darts_setup, tmp_path_factory):
 
 def test_checkpoint_is_plain_data(one_epoch):
     path, result = one_epoch
-    state = torch.load(path, weights_only=True)
+    envelope = torch.load(path, weights_only=True)  # plain data, and so is what it holds
+    assert set(envelope) == {"format", "sha256", "payload"} and envelope["format"] == FORMAT
+    state = read(path)
     assert set(state) == {"format", "setup", "parts", "loop"}
     assert state["loop"]["epoch"] == 1 and not state["loop"]["stopped"]
     assert torch.equal(state["loop"]["history"][0]["normal"], result.alpha_history[0]["normal"])
@@ -339,7 +341,7 @@ def test_failed_write_keeps_the_previous_checkpoint(tmp_path):
     write(path, {"format": FORMAT, "n": torch.arange(3)})
     with pytest.raises(Exception):
         write(path, {"format": FORMAT, "n": lambda: None})  # cannot be saved: fails half way
-    assert torch.equal(torch.load(path, weights_only=True)["n"], torch.arange(3))
+    assert torch.equal(read_payload(path)["n"], torch.arange(3))
     assert [p.name for p in tmp_path.iterdir()] == ["state.ckpt"]
 
 
@@ -353,3 +355,28 @@ def test_spos_progress_bars(spos_setup, capsys):
     SPOS(sp, **{**SPOS_OPTIONS, "epochs": 1, "search_budget": 2, "progress": True}).search(data)
     err = capsys.readouterr().err
     assert "SPOS: 100%" in err and "SPOS evolution: 100%" in err and "2/2" in err
+
+
+def test_a_flipped_byte_in_a_weight_is_refused(one_epoch, darts_setup, tmp_path):
+    """The checksum: one changed byte anywhere in the saved state, never a search from a different supernet."""
+    sp, data = darts_setup
+    good, _ = one_epoch
+    envelope = torch.load(good, weights_only=True)
+    payload = bytearray(envelope["payload"])
+    payload[len(payload) // 2] ^= 0x01
+    path = tmp_path / "flipped.ckpt"
+    torch.save({**envelope, "payload": bytes(payload)}, path)
+    with pytest.raises(SearchError, match="fails its checksum"):
+        DARTS(sp, checkpoint=path, **{**DARTS_OPTIONS, "epochs": 1}).search(data)
+
+
+@pytest.mark.parametrize("loop, message", [({"epoch": -3}, "epoch is -3"), ({"epoch": "1"}, "epoch is '1'"),
+                                           ({"epoch": 1}, "no 'history'")])
+def test_a_crafted_loop_state_is_refused_naming_the_field(one_epoch, darts_setup, tmp_path, loop, message):
+    sp, data = darts_setup
+    good, _ = one_epoch
+    state = read(good)
+    path = tmp_path / "crafted.ckpt"
+    write(path, {**state, "loop": loop})  # a well-formed file with a valid checksum, but fields no search writes
+    with pytest.raises(SearchError, match=message):
+        DARTS(sp, checkpoint=path, **{**DARTS_OPTIONS, "epochs": 1}).search(data)

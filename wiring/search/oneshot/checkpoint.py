@@ -46,6 +46,8 @@ their state): then the resumed search is identical to an uninterrupted one.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import random
@@ -60,7 +62,7 @@ from torch import nn
 from ..runner import settings_of
 from ..strategy import SearchError
 
-FORMAT = "wiring.search.oneshot.checkpoint/1"
+FORMAT = "wiring.search.oneshot.checkpoint/2"
 NOT_SETTINGS = frozenset({"space", "progress", "device", "checkpoint", "checkpoint_every"})
 """Strategy attributes left out of the setup fingerprint: they do not change the search's result."""
 
@@ -120,13 +122,18 @@ def _short(text: str, width: int = 80) -> str:
 
 
 def write(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
-    """Save ``state`` to ``path`` atomically: temporary file in the same directory, fsync, :func:`os.replace`."""
+    """Save ``state`` to ``path`` atomically (temporary file in the same directory, fsync, :func:`os.replace`),
+    inside an envelope holding its SHA-256, which :func:`read_payload` verifies."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(dict(state), buffer)
+    payload = buffer.getvalue()
+    envelope = {"format": FORMAT, "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(dict(state), f)
+            torch.save(envelope, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -142,17 +149,53 @@ def write(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
             os.close(dir_fd)
 
 
-def read(path: str | os.PathLike) -> dict[str, Any]:
-    """A checkpoint's state, loaded on the CPU with ``weights_only=True``; :class:`SearchError` naming ``path``
-    if it cannot be read (corrupt, truncated, or not a checkpoint of this format)."""
+def _load(source: Any, path: str | os.PathLike) -> Any:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(source, map_location="cpu", weights_only=True)
     except Exception as error:  # torch and pickle raise many types for a damaged file; none is shown raw
         raise SearchError(f"checkpoint {os.fspath(path)!r} cannot be read: corrupt, truncated or not a "
                           f"checkpoint ({type(error).__name__}); delete it to start the search afresh") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT or not {"setup", "parts", "loop"} <= set(state):
+
+
+def read_payload(path: str | os.PathLike) -> dict[str, Any]:
+    """What :func:`write` saved, loaded on the CPU with ``weights_only=True`` once its SHA-256 is verified;
+    :class:`SearchError` naming ``path`` for a damaged, edited or foreign file."""
+    envelope = _load(path, path)
+    if not isinstance(envelope, dict) or envelope.get("format") != FORMAT or set(envelope) != {
+            "format", "sha256", "payload"} or not isinstance(envelope["payload"], bytes):
+        raise SearchError(f"{os.fspath(path)!r} is not a one-shot search checkpoint (format {FORMAT!r})")
+    if hashlib.sha256(envelope["payload"]).hexdigest() != envelope["sha256"]:
+        raise SearchError(f"checkpoint {os.fspath(path)!r} fails its checksum: the file was changed or damaged "
+                          f"after it was written; delete it to start the search afresh")
+    state = _load(io.BytesIO(envelope["payload"]), path)
+    if not isinstance(state, dict):
         raise SearchError(f"{os.fspath(path)!r} is not a one-shot search checkpoint (format {FORMAT!r})")
     return state
+
+
+def read(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's state (:func:`read_payload`), checked to hold a setup, the parts and a loop state whose
+    ``epoch``, if any, is an int >= 0; a missing loop field later raises :class:`SearchError` naming it."""
+    state = read_payload(path)
+    if not {"setup", "parts", "loop"} <= set(state) or not isinstance(state["loop"], dict) \
+            or not isinstance(state["setup"], dict) or not isinstance(state["parts"], dict):
+        raise SearchError(f"{os.fspath(path)!r} is not a one-shot search checkpoint (format {FORMAT!r})")
+    epoch = state["loop"].get("epoch", 0)
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise SearchError(f"checkpoint {os.fspath(path)!r}: its epoch is {epoch!r}, not an int >= 0")
+    state["loop"] = LoopState(os.fspath(path), state["loop"])
+    return state
+
+
+class LoopState(dict):
+    """A loaded loop state: a field the search needs but the file lacks raises :class:`SearchError` naming it."""
+
+    def __init__(self, path: str, values: Mapping[str, Any]) -> None:
+        super().__init__(values)
+        self.path = path
+
+    def __missing__(self, key: str) -> Any:
+        raise SearchError(f"checkpoint {self.path!r} does not fit this search: its loop state has no {key!r}")
 
 
 # -- a loop's checkpoint -------------------------------------------------------------------------
@@ -199,7 +242,7 @@ class Checkpoint:
                               f"{'; '.join(changed)}. Use another checkpoint path or delete it to start afresh")
         try:
             self._restore(state["parts"])
-        except (KeyError, RuntimeError, TypeError, ValueError) as error:
+        except (KeyError, RuntimeError, TypeError, ValueError, AttributeError, IndexError) as error:
             raise SearchError(f"checkpoint {str(self.path)!r} does not fit this search: {error}") from None
         return state["loop"]
 
@@ -250,4 +293,5 @@ class Checkpoint:
             torch.cuda.set_rng_state(parts["cuda_rng"], cuda)
 
 
-__all__ = ["Checkpoint", "FORMAT", "checkpoint_path", "differences", "read", "setup", "write"]
+__all__ = ["Checkpoint", "FORMAT", "LoopState", "checkpoint_path", "differences", "read", "read_payload", "setup",
+           "write"]
