@@ -238,12 +238,23 @@ def save(path: str | os.PathLike, G: nx.DiGraph, model: torch.nn.Module | None =
     folder = Path(path).parent
     if not folder.is_dir():
         raise GraphError(f"{path}: cannot write there, {folder} is not a directory")
+    document = {"format": _FILE_FORMAT, "graph": text, "state_dict": state, "sha256": _digest(text, state)}
     try:
-        torch.save({"format": _FILE_FORMAT, "graph": text, "state_dict": state}, path)
+        torch.save(document, path)
     except OSError as error:
         raise GraphError(f"{path}: cannot write it ({error.strerror or error})") from None
     except RuntimeError as error:  # torch reports an unwritable path as a RuntimeError
         raise GraphError(f"{path}: cannot write it ({error})") from None
+
+
+def _digest(text: str, state: dict[str, torch.Tensor] | None) -> str:
+    """SHA-256 of a saved graph's JSON and its weights (names, dtypes, shapes and bytes, in name order)."""
+    h = hashlib.sha256(text.encode("utf-8"))
+    for name in sorted(state or {}):
+        tensor = state[name].contiguous().reshape(-1)
+        h.update(f"\0{name}\0{tensor.dtype}\0{tuple(state[name].shape)}\0".encode())
+        h.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return h.hexdigest()
 
 
 def load(path: str | os.PathLike) -> tuple[nx.DiGraph, CompiledGraph | None]:
@@ -259,8 +270,15 @@ def load(path: str | os.PathLike) -> tuple[nx.DiGraph, CompiledGraph | None]:
         raise GraphError(f"{path}: not a readable wiring file ({type(error).__name__}: {error})") from None
     if not isinstance(payload, dict) or payload.get("format") != _FILE_FORMAT:
         raise GraphError(f"{path}: not a wiring file (no '{_FILE_FORMAT}' format marker)")
-    G = from_json(payload.get("graph"))
-    state = payload.get("state_dict")
+    state, text = payload.get("state_dict"), payload.get("graph")
+    if state is not None and (not isinstance(state, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())):
+        raise GraphError(f"{path}: the saved weights do not fit: not a state dict of tensors")
+    if not isinstance(text, str):
+        raise GraphError(f"{path}: the saved graph is not JSON text, got {type(text).__name__}")
+    if payload.get("sha256") != _digest(text, state):
+        raise GraphError(f"{path}: fails its checksum: the file was changed or damaged after wiring.save wrote it")
+    G = from_json(text)
     if state is None:
         return G, None
     model = compile(G)

@@ -364,7 +364,7 @@ def test_saved_file_is_plain_data(tmp_path):
     path = tmp_path / "m.pt"
     wiring.save(path, small_cnn(), wiring.compile(small_cnn()))
     payload = torch.load(path, weights_only=True)
-    assert set(payload) == {"format", "graph", "state_dict"}
+    assert set(payload) == {"format", "graph", "state_dict", "sha256"}
     assert isinstance(payload["graph"], str)
     assert all(isinstance(v, torch.Tensor) for v in payload["state_dict"].values())
 
@@ -422,6 +422,10 @@ def _corrupt(tmp_path, change):
     wiring.save(path, G, wiring.compile(G))
     payload = torch.load(path, weights_only=True)
     change(payload)
+    try:  # signed again, as a consistent file would be: what the checks behind the checksum see
+        payload["sha256"] = serialise._digest(payload["graph"], payload["state_dict"])
+    except (AttributeError, TypeError):
+        pass  # not the types a saved file holds: refused before the checksum
     torch.save(payload, path)
     return path
 
@@ -444,3 +448,21 @@ def test_save_into_a_missing_directory_names_it(tmp_path):
     with pytest.raises(wiring.GraphError, match="missing.*is not a directory"):
         wiring.save(tmp_path / "missing" / "net.pt", chain())
     assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("edit", ["weight", "graph", "no_checksum"])
+def test_a_changed_save_file_fails_its_checksum(tmp_path, edit):
+    G = small_cnn()
+    path = tmp_path / "net.pt"
+    wiring.save(path, G, wiring.compile(G, seed=0))
+    payload = torch.load(path, weights_only=True)
+    if edit == "weight":
+        name = next(k for k, v in payload["state_dict"].items() if v.is_floating_point())
+        payload["state_dict"][name].view(-1)[0] += 1e-3
+    elif edit == "graph":
+        payload["graph"] = payload["graph"].replace('"num_classes": 3', '"num_classes": 4')
+    else:
+        del payload["sha256"]
+    torch.save(payload, path)
+    with pytest.raises(wiring.GraphError, match="fails its checksum"):
+        wiring.load(path)
