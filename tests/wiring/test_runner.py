@@ -392,18 +392,24 @@ def test_resume_false_refuses_a_used_storage_and_a_locked_one(tmp_path):
     with pytest.raises(SearchError, match="already holds 3 trials"):
         run(RandomSearch(Toy(), seed=0), objective, budget=5, storage=db, resume=False, progress=False)
 
-    other, seen = tmp_path / "locked.db", {}
+    other = tmp_path / "locked.db"
+    assert "in use by another running search" in second_search_error(other, other)
 
-    def self_nested(arch):  # a second search on the same file while the first one runs
+
+def second_search_error(first: Path, second: Path) -> str:
+    """The error a second search on ``second`` raises while a first one runs on ``first``."""
+    seen = {}
+
+    def nested(arch):  # the second search starts from inside the first one's objective
         if "error" not in seen:
             try:
-                run(RandomSearch(Toy(), seed=9), objective, budget=5, storage=other, progress=False)
+                run(RandomSearch(Toy(), seed=9), objective, budget=5, storage=second, progress=False)
             except SearchError as error:
                 seen["error"] = str(error)
         return score(arch)
 
-    run(RandomSearch(Toy(), seed=9), self_nested, budget=1, storage=other, progress=False)
-    assert "in use by another running search" in seen["error"]
+    run(RandomSearch(Toy(), seed=9), nested, budget=1, storage=first, progress=False)
+    return seen["error"]
 
 
 def test_not_a_storage_file(tmp_path):
@@ -556,19 +562,9 @@ def test_a_directory_or_an_empty_file_is_not_a_storage(tmp_path):
 
 def test_the_lock_holds_through_a_symlink_and_without_a_lock_file(tmp_path):
     """The database file itself is locked: a second driver through a symlink is refused."""
-    db, link, seen = tmp_path / "s.db", tmp_path / "link.db", {}
+    db, link = tmp_path / "s.db", tmp_path / "link.db"
     link.symlink_to(db)
-
-    def second_driver(arch):
-        if "error" not in seen:
-            try:
-                run(RandomSearch(Toy(), seed=0), objective, budget=5, storage=link, progress=False)
-            except SearchError as error:
-                seen["error"] = str(error)
-        return score(arch)
-
-    run(RandomSearch(Toy(), seed=0), second_driver, budget=1, storage=db, progress=False)
-    assert "in use by another running search" in seen["error"]
+    assert "in use by another running search" in second_search_error(db, link)
     assert not list(tmp_path.glob("*.lock"))
 
 
@@ -579,8 +575,6 @@ def test_the_lock_holds_through_a_symlink_and_without_a_lock_file(tmp_path):
     ("UPDATE trials SET ask_seq = 100 WHERE number = 0", "trial 0 is told .* before it is asked"),
 ])
 def test_an_edited_storage_gives_one_error_naming_file_trial_and_field(tmp_path, edit, message):
-    import sqlite3
-
     db = tmp_path / "s.db"
     run(RandomSearch(Toy(), seed=0), objective, budget=3, storage=db, progress=False)
     with sqlite3.connect(db) as connection:
