@@ -10,6 +10,7 @@ from typing import Any
 
 from ops import Cost
 
+from . import limits
 from .analysis import SCHEMA_VERSION, stable_order
 from .compiler import CompiledGraph, compile
 from .cost import cost
@@ -24,7 +25,7 @@ from .validate import validate
 
 __all__ = ["SCHEMA_VERSION", "CompiledGraph", "Cost", "DataError", "Dataset", "GraphError", "LatencyTable",
            "TrainError", "TrainResult", "WiringError", "compile", "cost", "draw", "evaluate", "from_json", "from_pyg",
-           "graph_hash", "load", "load_dataset", "save", "search", "stable_order", "testing", "to_json", "to_pyg",
+           "graph_hash", "limits", "load", "load_dataset", "save", "search", "stable_order", "testing", "to_json", "to_pyg",
            "train", "validate"]
 
 

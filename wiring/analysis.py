@@ -17,6 +17,7 @@ import networkx as nx
 import ops
 from ops import OpSpec, Shape
 
+from . import limits
 from .errors import GraphError
 
 SCHEMA_VERSION = 1
@@ -88,11 +89,6 @@ def _fail(where: str, message: str) -> GraphError:
     return GraphError(f"{where}{message}")
 
 
-MAX_NESTING = 64
-"""Deepest nesting of ``subgraph`` nodes :func:`analyse` (so ``validate``, ``cost``, ``compile``) accepts;
-raise it by setting ``wiring.analysis.MAX_NESTING``."""
-
-
 def analyse(G: Any, input_shapes: Mapping[int, Shape] | None = None, *, where: str = "", scope: str = "_",
             alphas: dict[str, tuple[int, int]] | None = None, in_edges: int | None = None,
             decisions: dict[str, tuple[str, int]] | None = None, enclosing: tuple[int, ...] = ()) -> Analysis:
@@ -103,7 +99,7 @@ def analyse(G: Any, input_shapes: Mapping[int, Shape] | None = None, *, where: s
     ``alphas`` collects α shapes across nesting so that shared keys agree, ``decisions`` the
     decision names so that each names one α row;
     ``in_edges`` is the in-degree of the subgraph node ``G`` is nested in; ``enclosing`` the ids of the
-    graphs ``G`` is nested in (a graph inside itself, or nesting deeper than :data:`MAX_NESTING`, is refused).
+    graphs ``G`` is nested in (a graph inside itself, or nesting deeper than :data:`wiring.limits.MAX_NESTING`, is refused).
     """
     _check_structure(G, where)
     order = stable_order(G)
@@ -213,9 +209,9 @@ def _infer(info: NodeInfo, input_shapes: Mapping[int, Shape] | None, where: str,
     elif spec.name == "subgraph":
         if id(params["graph"]) in enclosing:
             raise _fail(where, f"subgraph {_node(label)} contains the graph it is part of: a graph cannot hold itself")
-        if len(enclosing) > MAX_NESTING:
-            raise _fail(where, f"subgraph {_node(label)}: subgraphs nested deeper than {MAX_NESTING} levels (raise "
-                               f"wiring.analysis.MAX_NESTING to allow more)")
+        if len(enclosing) > limits.MAX_NESTING:
+            raise _fail(where, f"subgraph {_node(label)}: subgraphs nested deeper than {limits.MAX_NESTING} levels (raise "
+                               f"wiring.limits.MAX_NESTING to allow more)")
         info.sub = analyse(params["graph"], dict(enumerate(info.in_shapes)),
                            where=f"{where}in subgraph {_node(label)}: ", scope=f"{scope}{info.name}_", alphas=alphas,
                            in_edges=len(info.inputs), decisions=decisions, enclosing=enclosing)

@@ -24,16 +24,11 @@ import torch
 
 import ops
 
+from . import limits
 from .analysis import SCHEMA_VERSION, analyse, stable_order
 from .compiler import CompiledGraph, compile
 from .errors import GraphError
 
-MAX_JSON_CHARS = 64 * 2**20
-"""Longest JSON text :func:`from_json` reads (64 MiB)."""
-MAX_DEPTH = 8
-"""Deepest nesting of subgraphs :func:`from_json` accepts."""
-MAX_NODES = 1_000_000
-"""Most nodes, over all nesting levels, :func:`from_json` accepts."""
 _FILE_FORMAT = "nas-wiring"
 
 
@@ -87,27 +82,27 @@ def _jsonable(value: Any, what: str) -> Any:
 def from_json(text: str | bytes) -> nx.DiGraph:
     """Rebuild and validate a typed DAG from :func:`to_json` text.
 
-    Only data is read (no code runs). Text over :data:`MAX_JSON_CHARS`, nesting
-    deeper than :data:`MAX_DEPTH`, more than :data:`MAX_NODES` nodes, an unknown
+    Only data is read (no code runs). Text over :data:`wiring.limits.MAX_JSON_CHARS`, nesting
+    deeper than :data:`~wiring.limits.MAX_JSON_DEPTH`, more than :data:`~wiring.limits.MAX_NODES` nodes, an unknown
     schema version or any malformed part raise :class:`GraphError`.
     """
     if not isinstance(text, (str, bytes, bytearray)):
         raise GraphError(f"from_json takes JSON text, got {type(text).__name__}")
-    if len(text) > MAX_JSON_CHARS:
-        raise GraphError(f"JSON text of {len(text)} characters exceeds the limit of {MAX_JSON_CHARS}")
+    if len(text) > limits.MAX_JSON_CHARS:
+        raise GraphError(f"JSON text of {len(text)} characters exceeds the limit of {limits.MAX_JSON_CHARS}")
     try:
         document = json.loads(text)
     except (ValueError, RecursionError) as error:
         raise GraphError(f"not valid JSON: {error}") from None
     _check_text(document, "graph", 0)
-    G = _from_document(document, "graph", depth=0, budget=[MAX_NODES])
+    G = _from_document(document, "graph", depth=0, budget=[limits.MAX_NODES])
     analyse(G)
     return G
 
 
 def _from_document(document: Any, where: str, depth: int, budget: list[int]) -> nx.DiGraph:
-    if depth > MAX_DEPTH:
-        raise GraphError(f"{where}: subgraphs nested deeper than {MAX_DEPTH} levels")
+    if depth > limits.MAX_JSON_DEPTH:
+        raise GraphError(f"{where}: subgraphs nested deeper than {limits.MAX_JSON_DEPTH} levels")
     _expect(document, dict, where)
     version = document.get("schema")
     if type(version) is not int or version != SCHEMA_VERSION:  # 1.0, true and 1e0 are not version 1
@@ -121,7 +116,7 @@ def _from_document(document: Any, where: str, depth: int, budget: list[int]) -> 
     nodes = _expect(document.get("nodes"), list, f"{where}.nodes")
     budget[0] -= len(nodes)
     if budget[0] < 0:
-        raise GraphError(f"{where}: more than {MAX_NODES} nodes in all")
+        raise GraphError(f"{where}: more than {limits.MAX_NODES} nodes in all")
     for i, node in enumerate(nodes):
         label, data = _node_from_document(node, f"{where}.nodes[{i}]", depth, budget)
         if label in G:
@@ -168,7 +163,7 @@ def _node_from_document(node: Any, at: str, depth: int, budget: list[int]) -> tu
 
 def _check_text(value: Any, where: str, depth: int) -> None:
     """Refuse strings that are not valid Unicode text (lone surrogates such as ``"\\ud800"``), naming where."""
-    if depth > 4 * MAX_DEPTH + 16:
+    if depth > 4 * limits.MAX_JSON_DEPTH + 16:
         raise GraphError(f"{where}: JSON nested too deeply")
     if isinstance(value, str):
         try:

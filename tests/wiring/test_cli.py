@@ -366,7 +366,7 @@ def test_info_refuses_what_is_not_a_regular_file_before_reading(capsys, tmp_path
     fails(capsys, "info", fifo, mentions=("pipe.json", "not a regular file"))
     fails(capsys, "info", "/dev/zero", mentions=("/dev/zero", "not a regular file"))
     fails(capsys, "info", tmp_path, mentions=("not a regular file",))
-    monkeypatch.setattr(wiring.serialise, "MAX_JSON_CHARS", 10)
+    monkeypatch.setattr(wiring.limits, "MAX_JSON_CHARS", 10)
     opened = []
     monkeypatch.setattr(type(network_json), "open", lambda self, *a, **k: opened.append(self))
     fails(capsys, "info", network_json, mentions=("exceeds the JSON limit of 10",))

@@ -12,7 +12,7 @@ import torch
 
 import wiring
 from graphs import ALL, cell, chain, nested, small_cnn, with_choice, with_subgraph
-from wiring import serialise
+from wiring import limits, serialise
 
 
 def decorated():
@@ -198,7 +198,7 @@ REJECTED = [
      r"params\.graph: unsupported schema version 0"),
     ("subgraph_bad_node", _mutated(lambda d: d["nodes"][3]["params"]["graph"]["nodes"][0].update(id=None)),
      r"params\.graph\.nodes\[0\]"),
-    ("too_deep", _nested_document(serialise.MAX_DEPTH + 1), f"deeper than {serialise.MAX_DEPTH}"),
+    ("too_deep", _nested_document(limits.MAX_JSON_DEPTH + 1), f"deeper than {limits.MAX_JSON_DEPTH}"),
     ("slot_invalid", _mutated(lambda d: d["edges"][1].update(slot="first")), "slot.*'first'"),
     ("cycle", _mutated(lambda d: d["edges"].append({"source": "head", "target": "stem"})), "cycle"),
     ("param_invalid", _mutated(lambda d: d["nodes"][1]["params"].update(channels=-4)), r"'stem'.*'channels'.*-4"),
@@ -220,7 +220,7 @@ def test_from_json_rejects(text, pattern):
 def test_rejected_cases_differ_from_valid_document():
     """The table's mutations are real: the unmutated document loads."""
     wiring.from_json(json.dumps(_document()))
-    assert wiring.validate(wiring.from_json(_nested_document(serialise.MAX_DEPTH))) is None
+    assert wiring.validate(wiring.from_json(_nested_document(limits.MAX_JSON_DEPTH))) is None
 
 
 @pytest.mark.parametrize("attrs", [{"incoming_graph_data": 5}, {"incoming_graph_data": [["a", "b"]]},
@@ -234,7 +234,7 @@ def test_graph_attributes_are_data_not_constructor_input(attrs):
 
 def test_max_json_chars(monkeypatch):
     text = wiring.to_json(small_cnn())
-    monkeypatch.setattr(serialise, "MAX_JSON_CHARS", len(text))
+    monkeypatch.setattr(limits, "MAX_JSON_CHARS", len(text))
     wiring.from_json(text)
     with pytest.raises(wiring.GraphError, match=f"{len(text) + 1} characters.*{len(text)}"):
         wiring.from_json(text + " ")
@@ -246,9 +246,9 @@ def test_max_nodes(monkeypatch):
     assert len(G) == 8 and len(cell()) == 7
     text = wiring.to_json(G)
     total = 8 + 2 * 7
-    monkeypatch.setattr(serialise, "MAX_NODES", total)
+    monkeypatch.setattr(limits, "MAX_NODES", total)
     wiring.from_json(text)
-    monkeypatch.setattr(serialise, "MAX_NODES", total - 1)
+    monkeypatch.setattr(limits, "MAX_NODES", total - 1)
     with pytest.raises(wiring.GraphError, match=f"more than {total - 1} nodes"):
         wiring.from_json(text)
 

@@ -308,7 +308,7 @@ def test_a_graph_holding_itself_is_refused():
 def test_nesting_is_bounded_with_a_clear_error(monkeypatch):
     from wiring import analysis
 
-    monkeypatch.setattr(analysis, "MAX_NESTING", 3)
+    monkeypatch.setattr(wiring.limits, "MAX_NESTING", 3)
     assert wiring.validate(nested(3)) is None
     with pytest.raises(wiring.GraphError, match="deeper than 3 levels.*MAX_NESTING"):
         wiring.validate(nested(4))

@@ -25,7 +25,7 @@ from ..cost import cost
 from ..data import DATASETS, load_dataset
 from ..draw import draw
 from ..errors import GraphError
-from .. import serialise
+from .. import limits
 from ..serialise import from_json, graph_hash, save, to_json
 from ..train import OPTIMIZERS, train
 from .args import assignments
@@ -166,7 +166,7 @@ def _read_graph(path: Path) -> nx.DiGraph:
     status = path.stat()  # a missing file: the OSError the CLI reports as for every command
     if not stat.S_ISREG(status.st_mode):
         raise GraphError(f"{path}: not a regular file (a typed-DAG JSON file is expected)")
-    limit = serialise.MAX_JSON_CHARS
+    limit = limits.MAX_JSON_CHARS
     if status.st_size > limit:
         raise GraphError(f"{path}: {status.st_size} bytes exceeds the JSON limit of {limit}")
     with path.open("rb") as file:
