@@ -14,8 +14,8 @@ from . import nasnet as _nasnet  # noqa: F401
 from . import shuffle as _shuffle  # noqa: F401
 from .cost import Cost, Shape
 from .errors import OpError, WiringError
-from .registry import REQUIRED, OpSpec, Param, get, names, normalise, register
+from .registry import MAX_INT, MAX_WINDOW, REQUIRED, OpSpec, Param, get, names, normalise, register
 from .relax import DEFAULT_MODE, modes
 
-__all__ = ["Cost", "DEFAULT_MODE", "OpError", "OpSpec", "Param", "REQUIRED", "Shape", "WiringError", "get", "modes",
-           "names", "normalise", "register"]
+__all__ = ["Cost", "DEFAULT_MODE", "MAX_INT", "MAX_WINDOW", "OpError", "OpSpec", "Param", "REQUIRED", "Shape",
+           "WiringError", "get", "modes", "names", "normalise", "register"]

@@ -11,7 +11,7 @@ from . import functional as fn
 from . import modules
 from .cost import Cost, Shape, batch_norm_cost, conv_cost, linear_cost
 from .errors import OpError
-from .registry import REQUIRED, OpSpec, Param, get, register
+from .registry import REQUIRED, OpSpec, Param, get, register, window
 
 ANY = (1, None)
 
@@ -42,6 +42,9 @@ def conv_shape(op: str, shape: Shape, channels: int, p: dict) -> Shape:
     """Output shape of a (possibly dilated) strided convolution or pooling window."""
     c, h, w = image(op, shape)
     pad, dilation = conv_padding(p), p.get("dilation", 1)
+    if pad > dilation * (p["kernel"] - 1):
+        raise OpError(f"op {op!r}: padding {pad} exceeds dilation·(kernel−1) = {dilation * (p['kernel'] - 1)}: "
+                      f"outputs at the border would see padding only")
     size = [(x + 2 * pad - dilation * (p["kernel"] - 1) - 1) // p["stride"] + 1 for x in (h, w)]
     if min(size) < 1:
         raise OpError(f"op {op!r}: kernel {p['kernel']} with stride {p['stride']} leaves no output from input {shape}")
@@ -55,8 +58,8 @@ def no_cost(in_shapes: Sequence[Shape], out_shape: Shape, p: dict) -> Cost:
 def _conv_params(**extra: Param) -> dict[str, Param]:
     return {
         "channels": Param("int", low=1),
-        "kernel": Param("int", 3, low=1),
-        "stride": Param("int", 1, low=1),
+        "kernel": window(3),
+        "stride": window(1),
         "padding": Param("int", None, optional=True, low=0),
         **extra,
     }
@@ -109,7 +112,7 @@ def _zero_shape(s: Sequence[Shape], p: dict) -> Shape:
     return (c, math.ceil(h / p["stride"]), math.ceil(w / p["stride"]))
 
 
-register(OpSpec("zero", params={"stride": Param("int", 1, low=1)}, function=fn.zero, shape=_zero_shape,
+register(OpSpec("zero", params={"stride": window(1)}, function=fn.zero, shape=_zero_shape,
                 cost=no_cost, doc="Zeros (sub-sampled by `stride`): DARTS' `none`."))
 
 # -- convolutions -------------------------------------------------------------
@@ -120,7 +123,7 @@ def _relu_conv_bn_cost(s: Sequence[Shape], o: Shape, p: dict) -> Cost:
 
 
 register(OpSpec(
-    "relu_conv_bn", params=_conv_params(dilation=Param("int", 1, low=1), affine=Param("bool", True)),
+    "relu_conv_bn", params=_conv_params(dilation=window(1), affine=Param("bool", True)),
     shape=lambda s, p: conv_shape("relu_conv_bn", s[0], p["channels"], p),
     cost=_relu_conv_bn_cost,
     build=lambda s, o, p: modules.ReLUConvBN(s[0][0], p["channels"], p["kernel"], p["stride"], conv_padding(p),
@@ -143,7 +146,7 @@ def _sep_conv_cost(c_in: int, o: Shape, kernel: int, affine: bool = True) -> Cos
 
 
 register(OpSpec(
-    "sep_conv", params=_conv_params(dilation=Param("int", 1, low=1), affine=Param("bool", True)),
+    "sep_conv", params=_conv_params(dilation=window(1), affine=Param("bool", True)),
     shape=lambda s, p: conv_shape("sep_conv", s[0], p["channels"], p),
     cost=lambda s, o, p: _sep_conv_cost(s[0][0], o, p["kernel"], p["affine"]),
     build=lambda s, o, p: modules.SepConv(s[0][0], p["channels"], p["kernel"], p["stride"], conv_padding(p),
@@ -158,7 +161,7 @@ def _rw_node_shape(s: Sequence[Shape], p: dict) -> Shape:
 
 
 register(OpSpec(
-    "rw_node", arity=ANY, params={"channels": Param("int", low=1), "stride": Param("int", 1, low=1)},
+    "rw_node", arity=ANY, params={"channels": Param("int", low=1), "stride": window(1)},
     shape=_rw_node_shape,
     cost=lambda s, o, p: Cost(len(s) if len(s) > 1 else 0) + _sep_conv_cost(s[0][0], o, 3),
     build=lambda s, o, p: modules.RandWireNode(len(s), s[0][0], p["channels"], p["stride"]),
@@ -167,7 +170,7 @@ register(OpSpec(
 
 # -- pools and heads ----------------------------------------------------------
 
-_POOL_PARAMS = {"kernel": Param("int", 3, low=1), "stride": Param("int", 1, low=1),
+_POOL_PARAMS = {"kernel": window(3), "stride": window(1),
                 "padding": Param("int", None, optional=True, low=0)}
 
 

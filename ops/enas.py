@@ -32,7 +32,7 @@ from . import enas_modules as em
 from .builtin import ANY, image, no_cost, same_shapes
 from .cost import Cost, Shape, batch_norm_cost, conv_cost, linear_cost
 from .errors import OpError
-from .registry import OpSpec, Param, register
+from .registry import OpSpec, Param, register, window
 
 # -- ENAS -----------------------------------------------------------------------------
 
@@ -78,7 +78,7 @@ def _conv_branch_cost(s: Sequence[Shape], o: Shape, p: dict) -> Cost:
 
 register(OpSpec(
     "enas_conv",
-    params={"channels": Param("int", low=1), "kernel": Param("int", 3, low=1), "separable": Param("bool", False)},
+    params={"channels": Param("int", low=1), "kernel": window(3), "separable": Param("bool", False)},
     shape=_branch_shape("enas_conv"), cost=_conv_branch_cost,
     build=lambda s, o, p: em.ConvBranch(s[0][0], p["channels"], p["kernel"], p["separable"]),
     doc="ENAS macro conv branch: 1×1 conv, BN, ReLU, k×k conv (or depthwise k×k + pointwise 1×1), BN, ReLU.",
@@ -124,8 +124,8 @@ def _conv_hw_shape(s: Sequence[Shape], p: dict) -> Shape:
 
 register(OpSpec(
     "conv_hw",
-    params={"channels": Param("int", low=1), "kernel_h": Param("int", 3, low=1), "kernel_w": Param("int", 3, low=1),
-            "stride": Param("int", 1, low=1)},
+    params={"channels": Param("int", low=1), "kernel_h": window(3), "kernel_w": window(3),
+            "stride": window(1)},
     shape=_conv_hw_shape,
     cost=lambda s, o, p: conv_cost(s[0][0], o, (p["kernel_h"], p["kernel_w"])) + batch_norm_cost(o[0]),
     build=lambda s, o, p: em.ConvHW(s[0][0], p["channels"], p["kernel_h"], p["kernel_w"], p["stride"]),

@@ -29,18 +29,18 @@ from .builtin import conv_shape, image
 from .cost import Cost, Shape, batch_norm_cost, conv_cost
 from .errors import OpError
 from .mobile_modules import MBConv, RegularConv, se_channels
-from .registry import OpSpec, Param, register
+from .registry import OpSpec, Param, register, window
 
 PROXYLESS_KERNELS = (3, 5, 7)
 PROXYLESS_EXPANSIONS = (3, 6)
 
 _COMMON = {
     "channels": Param("int", low=1),
-    "stride": Param("int", 1, low=1),
+    "stride": window(1),
     "se": Param("float", 0.0, low=0.0, high=1.0),
     "act": Param("str", "relu", choices=("relu", "relu6")),
 }
-_KERNEL = {"kernel": Param("int", 3, low=1)}
+_KERNEL = {"kernel": window(3)}
 _RESIDUAL = {"residual": Param("bool", True)}
 
 

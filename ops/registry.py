@@ -34,6 +34,11 @@ REQUIRED: Any = object()
 
 PARAM_KINDS = ("int", "float", "bool", "str", "ints", "ops", "graph")
 
+MAX_INT = 2**20
+"""Bound of every int param, and of every item of an ``ints`` param, that declares no ``high`` of its own."""
+MAX_WINDOW = 255
+"""Bound that kernel, stride and dilation params declare: no op of a NAS space uses a wider window."""
+
 
 @dataclass(frozen=True)
 class Param:
@@ -42,7 +47,9 @@ class Param:
     ``kind`` is one of ``int``, ``float``, ``bool``, ``str``, ``ints`` (a list of
     ints), ``ops`` (a list of ``{"op": name, "params": {...}}``) or ``graph``
     (a nested typed DAG). ``optional`` admits ``None``; ``choices`` restricts
-    values; ``low`` and ``high`` are inclusive bounds for numbers.
+    values; ``low`` and ``high`` are inclusive bounds for numbers (an int or
+    ``ints`` param without ``high`` is bounded by :data:`MAX_INT`, so no
+    absurd size reaches torch).
     """
 
     kind: str
@@ -62,20 +69,37 @@ class Param:
             return None
         where = f"op {op!r}: param {name!r}"
         if not _has_kind(self.kind, value):
-            raise OpError(f"{where} must be {self.kind}{' or None' if self.optional else ''}, got {value!r}")
+            raise OpError(f"{where} must be {self.kind}{' or None' if self.optional else ''}, got {_short(value)}")
         if self.kind == "ints":
             value = list(value)
         if self.choices is not None and value not in self.choices:
-            raise OpError(f"{where} must be one of {list(self.choices)}, got {value!r}")
+            raise OpError(f"{where} must be one of {list(self.choices)}, got {_short(value)}")
         if self.low is not None:
             numbers = value if self.kind == "ints" else [value]
             if any(v < self.low for v in numbers):
-                raise OpError(f"{where} must be >= {self.low:g}, got {value!r}")
-        if self.high is not None:
+                raise OpError(f"{where} must be >= {_number(self.low)}, got {_short(value)}")
+        high = MAX_INT if self.high is None and self.kind in ("int", "ints") else self.high
+        if high is not None:
             numbers = value if self.kind == "ints" else [value]
-            if any(v > self.high for v in numbers):
-                raise OpError(f"{where} must be <= {self.high:g}, got {value!r}")
+            if any(v > high for v in numbers):
+                raise OpError(f"{where} must be <= {_number(high)}, got {_short(value)}")
         return value
+
+
+def window(default: int) -> Param:
+    """A kernel, stride or dilation param: an int in ``1..MAX_WINDOW``."""
+    return Param("int", default, low=1, high=MAX_WINDOW)
+
+
+def _number(bound: float) -> str:
+    """A bound as people write it: ``1,048,576``, ``0.99``, ``1``."""
+    return f"{bound:,}" if _is_int(bound) else f"{bound:g}"
+
+
+def _short(value: Any) -> str:
+    """``repr`` of a value, cut to 80 characters (an int of 4,000 digits is named, not printed)."""
+    text = repr(value) if not _is_int(value) or value.bit_length() < 256 else f"an int of {len(str(value))} digits"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _is_int(value: Any) -> bool:
@@ -86,7 +110,7 @@ def _has_kind(kind: str, value: Any) -> bool:
     if kind == "int":
         return _is_int(value)
     if kind == "float":
-        return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+        return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
     if kind == "bool":
         return isinstance(value, bool)
     if kind == "str":

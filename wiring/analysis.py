@@ -7,6 +7,7 @@ subgraph, the path of subgraph nodes leading to it).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 import networkx as nx
 
 import ops
-from ops import OpSpec, Shape
+from ops import Cost, OpSpec, Shape
 
 from . import limits
 from .errors import GraphError
@@ -44,6 +45,8 @@ class NodeInfo:
     alpha_key: str | None = None
     decision: str | None = None
     """Relaxed nodes: the decision they implement (``params["decision"]`` or ``"<key>[<row>]"``)."""
+    cost: Cost = field(default_factory=Cost)
+    """Parameters and multiply-adds of this node for one sample (a subgraph's: all of its nodes')."""
 
 
 @dataclass
@@ -59,6 +62,8 @@ class Analysis:
     """α shape per key, over this graph and its subgraphs."""
     decisions: dict[str, tuple[str, int]] = field(default_factory=dict)
     """α ``(key, row)`` per decision name, over this graph and its subgraphs."""
+    cost: Cost = field(default_factory=Cost)
+    """Parameters and multiply-adds of all nodes for one sample, α excluded."""
 
     @property
     def output_shape(self) -> Shape | tuple[Shape, ...]:
@@ -120,7 +125,11 @@ def analyse(G: Any, input_shapes: Mapping[int, Shape] | None = None, *, where: s
         info = NodeInfo(label, f"n{i}", spec, params, preds, [nodes[p].out_shape for p in preds])
         nodes[label] = info
         _infer(info, input_shapes, where, scope, alphas, decisions, (*enclosing, id(G)))
-    return Analysis(G, nodes, inputs, output, alphas, decisions)
+    total = sum((info.cost for info in nodes.values()), Cost())
+    analysis = Analysis(G, nodes, inputs, output, alphas, decisions, total)
+    if not enclosing:
+        _check_totals(analysis, where)
+    return analysis
 
 
 def _check_structure(G: Any, where: str) -> None:
@@ -204,6 +213,7 @@ def _infer(info: NodeInfo, input_shapes: Mapping[int, Shape] | None, where: str,
     label, spec, params = info.label, info.spec, info.params
     if spec.name == "input":
         info.out_shape = _input_shape(label, params, input_shapes, where)
+        _check_tensor(info, where)
     elif spec.name == "output":
         info.out_shape = info.in_shapes[0] if len(info.in_shapes) == 1 else tuple(info.in_shapes)
     elif spec.name == "subgraph":
@@ -218,14 +228,46 @@ def _infer(info: NodeInfo, input_shapes: Mapping[int, Shape] | None, where: str,
         if len(info.sub.nodes[info.sub.output].inputs) != 1:
             raise _fail(where, f"subgraph {_node(label)}: a nested graph's output must gather exactly one tensor")
         info.out_shape = info.sub.output_shape
+        info.cost = info.sub.cost
     else:
         try:
             info.out_shape = tuple(spec.shape(info.in_shapes, params))
         except ops.OpError as error:
             raise _fail(where, f"{_node(label)}: {error}") from None
+        _check_tensor(info, where)
+        info.cost = spec.cost(info.in_shapes, info.out_shape, params)
     if spec.name in RELAXED_OPS:
         _claim_alpha(info, where, scope, alphas)
         _claim_decision(info, where, decisions)
+
+
+def _gib(count: int) -> str:
+    return f"{4 * count / 2**30:.3g} GiB"
+
+
+def _check_tensor(info: NodeInfo, where: str) -> None:
+    """Refuse an output (for one sample, float32) over :data:`wiring.limits.MAX_TENSOR_BYTES`, before any allocation."""
+    elements = math.prod(info.out_shape)
+    if 4 * elements > limits.MAX_TENSOR_BYTES:
+        raise _fail(where, f"{_node(info.label)}: its output {info.out_shape} takes {_gib(elements)} per sample, over "
+                           f"the limit of {_gib(limits.MAX_TENSOR_BYTES // 4)} (raise wiring.limits.MAX_TENSOR_BYTES "
+                           f"to allow more)")
+
+
+def _check_totals(analysis: Analysis, where: str) -> None:
+    """Refuse a graph whose multiply-adds or weights exceed :mod:`wiring.limits`, before anything is built."""
+    macs = analysis.cost.macs
+    if macs > limits.MAX_MACS:
+        top = max(analysis.nodes.values(), key=lambda info: info.cost.macs)
+        raise _fail(where, f"the graph costs {macs:.3g} multiply-adds per sample ({_node(top.label)}: "
+                           f"{top.cost.macs:.3g}), over the limit of {limits.MAX_MACS:.3g} (raise "
+                           f"wiring.limits.MAX_MACS to allow more)")
+    params = analysis.cost.params + sum(rows * width for rows, width in analysis.alphas.values())
+    if 4 * params > limits.MAX_WEIGHT_BYTES:
+        top = max(analysis.nodes.values(), key=lambda info: info.cost.params)
+        raise _fail(where, f"the graph's {params:.3g} weights take {_gib(params)} ({_node(top.label)}: "
+                           f"{top.cost.params:.3g}), over the limit of {_gib(limits.MAX_WEIGHT_BYTES // 4)} (raise "
+                           f"wiring.limits.MAX_WEIGHT_BYTES to allow more)")
 
 
 def _input_shape(label: Hashable, params: dict, input_shapes: Mapping[int, Shape] | None, where: str) -> Shape:

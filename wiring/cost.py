@@ -7,7 +7,7 @@ from typing import Any
 
 from ops import Cost, Shape
 
-from .analysis import Analysis, analyse, check_input_count, input_shapes_arg
+from .analysis import analyse, check_input_count, input_shapes_arg
 
 
 def cost(G: Any, input_shape: Shape | Sequence[Shape] | None = None) -> Cost:
@@ -22,14 +22,4 @@ def cost(G: Any, input_shape: Shape | Sequence[Shape] | None = None) -> Cost:
     analysis = analyse(G, shapes)
     check_input_count(analysis, shapes)
     alpha = sum(rows * width for rows, width in analysis.alphas.values())
-    return _cost(analysis) + Cost(alpha, 0)
-
-
-def _cost(analysis: Analysis) -> Cost:
-    total = Cost()
-    for info in analysis.nodes.values():
-        if info.sub is not None:
-            total += _cost(info.sub)
-        elif not info.spec.structural:
-            total += info.spec.cost(info.in_shapes, info.out_shape, info.params)
-    return total
+    return analysis.cost + Cost(alpha, 0)

@@ -16,7 +16,10 @@ MAX_MACS = 10**12
 """Most multiply-adds per sample a graph may cost (a ResNet-50 costs 4·10⁹)."""
 
 MAX_TENSOR_BYTES = 4 * 2**30
-"""Largest tensor (float32) a graph may ask for: one node's output for one sample, or one node's weights."""
+"""Largest activation a graph may ask for: one node's output (or a graph input) for one sample, as float32."""
+
+MAX_WEIGHT_BYTES = 16 * 2**30
+"""Most memory all of a graph's weights (α included) may take as float32: 4·2³⁰ parameters."""
 
 MAX_JSON_CHARS = 64 * 2**20
 """Longest JSON text ``from_json`` (and ``wiring info``) reads: 64 Mi characters."""

@@ -13,6 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import ops
 from ops import OpError
+from ops.builtin import conv_padding
 
 STRUCTURAL = {"input", "output", "subgraph"}
 
@@ -291,6 +292,9 @@ def test_conv_like_rules_agree_with_torch(case):
         out = spec.shape(shapes, p)
     except OpError as error:
         assert f"op {name!r}" in str(error)
+        if "padding only" in str(error):  # stricter than torch, on purpose: no output may see padding only
+            assert conv_padding(p) > p.get("dilation", 1) * (p["kernel"] - 1)
+            return
         with pytest.raises(RuntimeError):  # torch refuses too (or would give an empty output)
             module = spec.build(shapes, shapes[0], p) if spec.build is not None else None
             y = run(spec, p, module, inputs, [])
@@ -306,3 +310,15 @@ def test_conv_like_rules_agree_with_torch(case):
     cost = spec.cost(shapes, out, p)
     assert cost.params == (0 if module is None else sum(t.numel() for t in module.parameters()))
     assert 2 * cost.macs == fc.get_total_flops()
+
+
+@pytest.mark.parametrize("name, params", [
+    ("conv_bn", {"channels": 4, "kernel": 1, "padding": 1}),
+    ("sep_conv", {"channels": 4, "kernel": 3, "padding": 3}),
+    ("relu_conv_bn", {"channels": 4, "kernel": 3, "dilation": 2, "padding": 5}),
+])
+def test_padding_that_leaves_outputs_seeing_only_padding_is_refused(name, params):
+    spec = ops.get(name)
+    with pytest.raises(OpError, match=f"op '{name}': padding {params['padding']} exceeds dilation·\\(kernel−1\\)"):
+        spec.shape([(4, 8, 8)], spec.resolve(params))
+    spec.shape([(4, 8, 8)], spec.resolve({**params, "padding": params.get("dilation", 1) * (params["kernel"] - 1)}))

@@ -288,6 +288,32 @@ def test_builtin_param_errors_name_op_param_value():
         ops.get("max_pool").resolve({"padding": "1"})
 
 
+INT_PARAMS = [(name, pname, param) for name in ops.names() for pname, param in ops.get(name).params.items()
+              if param.kind in ("int", "ints")]
+WINDOWS = ("kernel", "kernel_h", "kernel_w", "stride", "dilation")
+
+
+@pytest.mark.parametrize("name, pname, param", INT_PARAMS, ids=[f"{n}.{p}" for n, p, _ in INT_PARAMS])
+def test_every_int_param_is_bounded(name, pname, param):
+    high = param.high if param.high is not None else ops.MAX_INT
+    if param.choices is None:
+        assert high <= (ops.MAX_WINDOW if pname in WINDOWS else ops.MAX_INT)
+    spec = ops.get(name)
+    required = {p: (q.choices[0] if q.choices else 4 if q.kind == "int" else [{"op": "identity"}])
+                for p, q in spec.params.items() if q.default is ops.REQUIRED and p != pname}
+    too_big = int(high) + 1 if param.kind == "int" else [int(high) + 1]
+    with pytest.raises(OpError, match=f"op '{name}': param '{pname}' must be"):
+        spec.resolve({**required, pname: too_big})
+
+
+def test_an_absurd_int_is_named_not_printed_and_no_float_overflow_escapes():
+    with pytest.raises(OpError, match=r"param 'channels' must be <= 1,048,576, got an int of 4001 digits") as info:
+        ops.get("conv_bn").resolve({"channels": int("1" + "0" * 4000)})
+    assert len(str(info.value)) < 200
+    with pytest.raises(OpError, match=r"param 'dropout' must be <= 1, got an int of 401 digits"):
+        ops.get("head").resolve({"num_classes": 10, "dropout": 10**400})
+
+
 def test_resolved_params_are_json():
     for name in ops.names():
         s = ops.get(name)
