@@ -1,5 +1,10 @@
 """wiring.search executors: a process pool and Ray give the same trials as in-process; worker setup; time limits.
 
+Objectives that run in workers live at module level (workers import this
+module by name). The kill tests use objectives that catch ``TrialTimeout`` and
+would sleep for a minute before leaving a file: no such file shows that the
+worker was killed, and a broken kill makes the test last that minute and fail.
+
 One process pool and one local Ray (2 CPUs, loopback only, no dashboard) serve
 the whole module. The Ray tests are skipped where Ray is not installed (it is
 an optional extra).
@@ -11,6 +16,7 @@ import functools
 import importlib.util
 import os
 import pickle
+import re
 import sys
 import time
 from pathlib import Path
@@ -22,7 +28,8 @@ import torch
 import wiring
 from test_runner import Greedy, Toy, objective, same_trials, score, sleepy
 from wiring.search import InlineExecutor, ProcessPool, RandomSearch, RegularizedEvolution, SearchError, load_result, run
-from wiring.search.executors import execute_trial, executor_workers, make_executor, prepare_worker
+from wiring.search.executors import TrialTimeout, execute_trial, executor_workers, make_executor, prepare_worker
+from wiring.search.workers import WorkerSetupError
 
 CUSTOM_OPS = "runner_test_custom_ops"
 
@@ -50,6 +57,54 @@ def custom_op_objective(arch: tuple) -> dict:
     G.add_edges_from([("in", "x"), ("x", "out")])
     out = wiring.compile(G)(torch.ones(1, 1, 2, 2))
     return {"score": float(out.sum()) + score(arch), "threads": torch.get_num_threads()}
+
+
+STUBBORN_SLEEP = 60.0
+"""Seconds a stubborn objective sleeps, swallowing every TrialTimeout, before it leaves its file."""
+
+
+def stubborn(marks: str, arch: tuple) -> dict:
+    """For d0 == 3: catches every exception for ``STUBBORN_SLEEP`` s (a file for each it caught), then leaves a file."""
+    name = "-".join(map(str, arch))
+    if arch[0] == 3:
+        end = time.monotonic() + STUBBORN_SLEEP
+        while time.monotonic() < end:
+            try:
+                time.sleep(max(0.0, end - time.monotonic()))
+            except Exception:  # swallows TrialTimeout
+                Path(marks, f"caught-{name}").touch()
+        Path(marks, f"done-{name}").touch()  # reached only by a worker that was not killed
+    return {"score": score(arch), "pid": os.getpid()}
+
+
+def swallowing(marks: str, arch: tuple) -> float:
+    """For d0 == 3: catches the TrialTimeout of a 5 s sleep (leaving a file) and returns a score anyway."""
+    if arch[0] == 3:
+        try:
+            time.sleep(5)
+        except TrialTimeout:
+            Path(marks, "caught-" + "-".join(map(str, arch))).touch()
+    return score(arch)
+
+
+def sleep_then_mark(marks: str) -> None:
+    """Leaves its pid in ``marks``, sleeps ``STUBBORN_SLEEP`` s, then leaves a ``done`` file."""
+    Path(marks, "pid").write_text(str(os.getpid()))
+    time.sleep(STUBBORN_SLEEP)
+    Path(marks, "done").touch()
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a zombie counts: it was not reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def killed_pid(error: str) -> int:
+    return int(re.search(r"\(pid (\d+)\)", error).group(1))
 
 
 STRATEGIES = {
@@ -145,6 +200,73 @@ def test_time_limit_interrupts_trials_in_workers(executor, tmp_path):
     for t in result.trials:
         assert (t.status == "failed") == (t.arch[0] == 3)
     assert all(t.error.startswith("timed out") for t in slow)
+
+
+def test_in_process_a_trial_that_swallows_the_time_limit_is_failed_when_it_returns(tmp_path):
+    result = run(RandomSearch(Toy(), seed=1), functools.partial(swallowing, str(tmp_path)), budget=8, timeout=0.3,
+                 progress=False)
+    slow = [t for t in result.trials if t.arch[0] == 3]
+    assert slow and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        "caught-" + "-".join(map(str, t.arch)) for t in slow)  # each caught TrialTimeout and returned a score
+    for t in result.trials:
+        assert (t.status == "failed") == (t.arch[0] == 3)
+    for t in slow:
+        assert t.score is None and t.error.startswith("timed out: ran")
+        assert "past the 0.3 s time limit (it caught TrialTimeout and returned anyway)" in t.error
+
+
+def test_a_process_pool_kills_a_trial_that_swallows_the_time_limit(pool, tmp_path):
+    result = run(RandomSearch(Toy(), seed=1), functools.partial(stubborn, str(tmp_path)), budget=8, timeout=0.5,
+                 executor=pool, progress=False)
+    slow = [t for t in result.trials if t.arch[0] == 3]
+    names = {p.name for p in tmp_path.iterdir()}
+    assert len(result.trials) == 8 and slow
+    assert names == {"caught-" + "-".join(map(str, t.arch)) for t in slow}  # caught, then killed: none done
+    for t in result.trials:
+        assert (t.status == "failed") == (t.arch[0] == 3)
+    for t in slow:
+        assert t.error.startswith(f"timed out: the trial of {t.arch} ran past the 0.5 s time limit")
+        assert "was killed" in t.error
+    killed = {killed_pid(t.error) for t in slow}
+    assert len(killed) == len(slow)  # a fresh worker after each kill
+    assert not any(alive(pid) for pid in killed) and killed.isdisjoint(pool.pids())
+
+
+def test_cancelling_a_running_call_kills_its_worker(pool, tmp_path):
+    future = pool.submit(sleep_then_mark, str(tmp_path))
+    for _ in range(600):  # until the call runs (a worker may have to start first)
+        if (tmp_path / "pid").exists():
+            break
+        time.sleep(0.1)
+    pid = int((tmp_path / "pid").read_text())
+    assert future.cancel() and future.cancelled()
+    for _ in range(600):  # the dispatcher kills it soon; a broken kill fails after the loop
+        if not alive(pid):
+            break
+        time.sleep(0.1)
+    assert not alive(pid) and not (tmp_path / "done").exists()
+
+
+def test_a_process_pool_survives_a_crashing_worker_and_leaves_no_process_behind():
+    with ProcessPool(1, torch_threads=None) as one:
+        result = run(RandomSearch(Toy(), seed=2), crash, budget=8, executor=one, progress=False)
+    crashed = [t for t in result.trials if t.arch[0] == 3]
+    assert crashed and len(result.trials) == 8
+    for t in result.trials:
+        assert (t.status == "failed") == (t.arch[0] == 3)
+    for t in crashed:
+        assert t.error.startswith(f"crashed: the trial of {t.arch}: its worker process") and "exit code 3" in t.error
+    pids = {t.metrics["pid"] for t in result.trials if t.status == "complete"} | {killed_pid(t.error) for t in crashed}
+    assert len(pids) >= 2 and one.pids() == []  # a fresh worker after the crash; all gone after shutdown
+    assert not any(alive(pid) for pid in pids)
+
+
+def test_a_failing_worker_setup_stops_the_search_naming_the_error():
+    with ProcessPool(1, setup=["no_such_module_for_the_executor_tests"], torch_threads=None) as broken:
+        with pytest.raises(SearchError, match=r"the executor broke while running trial 0 \(the setup of a worker"):
+            run(RandomSearch(Toy(), seed=0), objective, budget=2, executor=broken, progress=False)
+        with pytest.raises(WorkerSetupError, match="No module named 'no_such_module_for_the_executor_tests'"):
+            broken.submit(divmod, 7, 2)
 
 
 def test_failures_in_workers_are_recorded(executor):
@@ -243,6 +365,8 @@ def test_executor_helpers():
         ProcessPool(0)
     with pytest.raises(SearchError, match="torch_threads must be"):
         ProcessPool(1, torch_threads=0)
+    with pytest.raises(SearchError, match=r"kill_grace must be a finite number of seconds >= 0, got kill_grace=-1"):
+        ProcessPool(1, kill_grace=-1)
     with pytest.raises(SearchError, match="setup must be module names or callables"):
         prepare_worker([3], None)
     outcome = execute_trial(objective, (1, 2, 3, 0))
@@ -264,13 +388,11 @@ def test_inline_executor_runs_at_once():
     assert isinstance(failing.exception(), ZeroDivisionError)
 
 
-def crash(arch: tuple) -> float:
-    """Kills its worker process for d0 == 3."""
+def crash(arch: tuple) -> dict:
+    """Kills its worker process for d0 == 3; else the score and the worker's pid."""
     if arch[0] == 3:
-        import os
-
         os._exit(3)
-    return score(arch)
+    return {"score": score(arch), "pid": os.getpid()}
 
 
 def test_a_broken_pool_fails_the_trials_in_flight_and_stops(tmp_path):

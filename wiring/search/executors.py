@@ -6,9 +6,9 @@ it submits ``execute_trial(objective, arch, timeout)`` and reads back an
 
 - :class:`InlineExecutor` (the default): the objective runs in the calling
   thread, one trial at a time.
-- :class:`ProcessPool`: a :class:`~concurrent.futures.ProcessPoolExecutor`
-  (``spawn`` start method by default) whose workers run ``setup`` once and use
-  ``torch_threads`` torch threads each.
+- :class:`ProcessPool`: spawned worker processes that run ``setup`` once and
+  use ``torch_threads`` torch threads each; a trial that overruns its time
+  limit has its worker killed (a hard limit).
 - :class:`RayExecutor`: Ray remote tasks, one CPU each, on a local Ray started
   on the loopback interface only, or on a cluster (``address=``). Ray is an
   optional extra (``pip install ray``).
@@ -19,6 +19,20 @@ not a lambda or a local function (Ray pickles those by value, a process pool
 cannot). Custom ops are registered when their module is imported: either the
 objective's module imports it, or ``setup=["my_ops"]`` imports it in every
 worker before the first trial.
+
+What the per-trial ``timeout`` can stop: in a process's main thread (in-process
+from the main thread, a process pool, Ray) a ``SIGALRM`` timer raises
+:class:`TrialTimeout` inside the objective at the limit. That is a soft stop:
+it takes effect at the next Python bytecode, so a long native call (one big
+torch op) runs to its end first, and an objective that catches the exception
+(``except Exception:``, ``except BaseException:``, a retry loop) carries on.
+In-process nothing more can be done: such a trial is failed as timed out
+whenever it returns, however late, and the search waits for it. Off the main
+thread (a thread pool) there is no timer at all, only that check on return.
+For a hard limit use :class:`ProcessPool`: a trial still running
+``kill_grace`` seconds past its limit has its worker process killed
+(``SIGKILL``) and is failed, and a fresh worker runs the remaining trials (Ray
+likewise kills a task the runner abandons, after a longer grace).
 """
 
 from __future__ import annotations
@@ -35,7 +49,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, Future, InvalidStateError, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, InvalidStateError
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from numbers import Real
@@ -44,6 +58,7 @@ from typing import Any
 from generators.checks import positive_int
 
 from .strategy import SearchError
+from .workers import KILL_GRACE, WorkerLost, WorkerPool
 
 Setup = str | Callable[[], object] | Sequence[str | Callable[[], object]] | None
 
@@ -68,7 +83,12 @@ class Outcome:
 
 
 class TrialTimeout(TimeoutError):
-    """Raised inside an objective that runs past the runner's ``timeout``."""
+    """Raised inside an objective that runs past the runner's ``timeout`` (main thread only, once per trial).
+
+    An objective that catches it and carries on is still failed as timed out
+    when it returns; only a process can be stopped for sure: :class:`ProcessPool`
+    kills the worker of a trial that overruns its limit.
+    """
 
 
 def execute_trial(objective: Callable[[Any], Any], arch: Any, timeout: float | None = None) -> Outcome:
@@ -81,22 +101,28 @@ def execute_trial(objective: Callable[[Any], Any], arch: Any, timeout: float | N
     pool, Ray), the time limit interrupts it with :class:`TrialTimeout` (a
     ``SIGALRM`` timer: Python code stops at the next bytecode, a long native
     call such as one huge matrix product finishes first); elsewhere (a thread
-    pool) it is checked when the objective returns.
+    pool) it is checked when the objective returns. A trial that ran past the
+    limit is failed even if it returns a score (it caught :class:`TrialTimeout`).
     """
     started = time.time()
     t0 = time.perf_counter()
+    alarm = _Alarm()
     try:
-        with _time_limit(timeout):
+        with _time_limit(timeout, alarm):
             value = objective(arch)
     except TrialTimeout:
         return _failed(f"timed out: ran past the {timeout:g} s time limit", started, t0)
     except Exception as error:  # a failing trial must not stop the search
-        return _failed(_error_text(error), started, t0)
+        if not alarm.fired:
+            return _failed(_error_text(error), started, t0)
+        return _failed(f"timed out: ran {time.perf_counter() - t0:.3g} s, past the {timeout:g} s time limit; "
+                       f"it caught TrialTimeout, then raised:\n{_error_text(error)}", started, t0)
     duration = time.perf_counter() - t0
     finished = time.time()
-    if timeout is not None and duration > timeout:
-        return Outcome("failed", None, {}, f"timed out: ran {duration:.3g} s, past the {timeout:g} s time limit",
-                       started, finished, duration)
+    if timeout is not None and (alarm.fired or duration > timeout):
+        caught = " (it caught TrialTimeout and returned anyway)" if alarm.fired else ""
+        return Outcome("failed", None, {}, f"timed out: ran {duration:.3g} s, past the {timeout:g} s time limit"
+                       f"{caught}", started, finished, duration)
     score, metrics, problem = _parse(value)
     if problem is not None:
         return Outcome("failed", None, metrics, problem, started, finished, duration)
@@ -155,8 +181,13 @@ def _short(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+@dataclass
+class _Alarm:
+    fired: bool = False
+
+
 @contextmanager
-def _time_limit(timeout: float | None):
+def _time_limit(timeout: float | None, state: _Alarm):
     """Raise :class:`TrialTimeout` in the body after ``timeout`` seconds (main thread with SIGALRM only)."""
     if (timeout is None or not hasattr(signal, "setitimer")
             or threading.current_thread() is not threading.main_thread()):
@@ -164,6 +195,7 @@ def _time_limit(timeout: float | None):
         return
 
     def alarm(signum: int, frame: Any) -> None:
+        state.fired = True
         raise TrialTimeout(f"ran past the {timeout:g} s time limit")
 
     previous = signal.signal(signal.SIGALRM, alarm)
@@ -219,7 +251,17 @@ def _normalise_setup(setup: Setup) -> tuple[str | Callable[[], object], ...]:
 
 
 class InlineExecutor(Executor):
-    """Runs each submitted call at once in the calling thread (the runner's default: one trial at a time)."""
+    """Runs each submitted call at once in the calling thread (the runner's default: one trial at a time).
+
+    The trial's ``timeout`` is a soft limit here (see the module docs): called
+    from the main thread, :class:`TrialTimeout` is raised into the objective at
+    the limit, which stops Python code at its next bytecode but not a long
+    native call (a torch op runs to its end first) nor an objective that
+    catches the exception; off the main thread there is no interruption at
+    all. Either way a trial that returns past its limit is failed as timed out,
+    not recorded as a success; but the search waits for it. For a hard limit
+    use :class:`ProcessPool`.
+    """
 
     max_workers = 1
 
@@ -235,8 +277,8 @@ class InlineExecutor(Executor):
         return future
 
 
-class ProcessPool(ProcessPoolExecutor):
-    """A process pool for trials: ``max_workers`` processes, each with ``torch_threads`` torch threads.
+class ProcessPool(WorkerPool):
+    """A process pool for trials: ``max_workers`` processes, ``torch_threads`` torch threads each.
 
     ``setup`` (module names and/or picklable callables) runs once in each
     worker before its first trial: import the modules that register your
@@ -244,17 +286,50 @@ class ProcessPool(ProcessPoolExecutor):
     interpreters, safe with torch's thread pools (forking a process that has
     run torch code can hang), and the start method Python is moving to. With
     spawn, a script that creates the pool needs the usual
-    ``if __name__ == "__main__":`` guard.
+    ``if __name__ == "__main__":`` guard. ``max_workers`` defaults to the CPU count.
+
+    The runner's ``timeout`` is a hard limit here. At the limit the worker
+    raises :class:`TrialTimeout` into the objective; if the trial has not
+    answered ``kill_grace`` seconds later (it caught the exception, or is stuck
+    in native code), its worker is killed with ``SIGKILL`` and the trial is
+    failed as timed out, naming the limit, the worker's pid and the
+    architecture. A worker that dies (a crash, the OOM killer) fails its own
+    trial only. Either way a fresh worker is started for the remaining trials,
+    and no finished trial is lost. Workers are killed at :meth:`shutdown` if
+    they do not exit on their own.
     """
 
     def __init__(self, max_workers: int | None = None, *, setup: Setup = None, torch_threads: int | None = 1,
-                 mp_context: str | Any = "spawn") -> None:
+                 mp_context: str | Any = "spawn", kill_grace: float = KILL_GRACE) -> None:
         positive_int("max_workers", max_workers, allow_none=True, error=SearchError)
         positive_int("torch_threads", torch_threads, allow_none=True, error=SearchError)
+        if (isinstance(kill_grace, bool) or not isinstance(kill_grace, Real) or not math.isfinite(kill_grace)
+                or kill_grace < 0):
+            raise SearchError(f"kill_grace must be a finite number of seconds >= 0, got kill_grace={kill_grace!r}")
         context = multiprocessing.get_context(mp_context) if isinstance(mp_context, str) else mp_context
-        super().__init__(max_workers, mp_context=context, initializer=prepare_worker,
-                         initargs=(_normalise_setup(setup), torch_threads))
-        self.max_workers: int = self._max_workers
+        super().__init__(max_workers or os.cpu_count() or 1, context=context, initializer=prepare_worker,
+                         initargs=(_normalise_setup(setup), torch_threads), kill_grace=float(kill_grace))
+
+    def limit_of(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> float | None:
+        """A trial's ``timeout`` (the third argument of :func:`execute_trial`); other calls have no limit."""
+        if fn is not execute_trial:
+            return None
+        timeout = args[2] if len(args) > 2 else kwargs.get("timeout")
+        return timeout if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else None
+
+    def lost(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any], error: WorkerLost,
+             started: float | None, duration: float | None) -> Any:
+        """A failed :class:`Outcome` for a trial whose worker was killed or died (other calls raise ``error``)."""
+        if fn is not execute_trial:
+            raise error
+        arch = args[1] if len(args) > 1 else kwargs.get("arch")
+        if error.timed_out:
+            text = (f"timed out: the trial of {_short(arch)} ran past the {self.limit_of(fn, args, kwargs):g} s "
+                    f"time limit and did not stop within {self.kill_grace:g} s more (it caught TrialTimeout, or "
+                    f"was stuck in native code), so its worker process (pid {error.pid}) was killed")
+        else:
+            text = f"crashed: the trial of {_short(arch)}: {error}"
+        return Outcome("failed", None, {}, text, started, time.time(), duration)
 
 
 def _ray_call(setup: tuple, torch_threads: int | None, paths: tuple[str, ...], payload: bytes) -> Any:
