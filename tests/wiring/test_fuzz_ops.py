@@ -59,6 +59,12 @@ def bounded(seconds: int = 60) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def assert_within_limits(model: torch.nn.Module, outputs: tuple[torch.Tensor, ...]) -> None:
+    """What was built stays under the (lowered) caps that validate promised."""
+    assert 4 * sum(p.numel() for p in model.parameters()) <= SMALL_LIMITS["MAX_WEIGHT_BYTES"]
+    assert all(4 * y[0].numel() <= SMALL_LIMITS["MAX_TENSOR_BYTES"] for y in outputs)
+
+
 def names_a_node(G: nx.DiGraph, error: Exception) -> bool:
     return any(repr(label) in str(error) for label in G)
 
@@ -154,6 +160,7 @@ def test_an_op_with_hostile_params_is_refused_naming_the_node_or_runs(name, data
         with torch.no_grad():
             out = model(*wiring.testing.example_inputs(G, batch=2))
     assert isinstance(out, torch.Tensor) and out.shape[0] == 2
+    assert_within_limits(model, (out,))
 
 
 @pytest.mark.parametrize("limit, value, graph, needle", [
@@ -214,3 +221,4 @@ def test_a_graph_that_validate_accepts_compiles_and_runs_a_forward(channels, siz
             out = model(*wiring.testing.example_inputs(G, batch=2))
     outputs = out if isinstance(out, tuple) else (out,)
     assert all(y.shape[0] == 2 and torch.isfinite(y).all() for y in outputs)
+    assert_within_limits(model, outputs)
