@@ -91,6 +91,10 @@ def _node(label: Hashable) -> str:
 
 
 def _fail(where: str, message: str) -> GraphError:
+    if len(where) > 240:  # deep nesting: the outermost and innermost levels of the path say where
+        head, tail = where[:110], where[-110:]
+        hidden = where.count("in subgraph ") - head.count("in subgraph ") - tail.count("in subgraph ")
+        where = f"{head}... {hidden} more levels ...{tail}"
     return GraphError(f"{where}{message}")
 
 

@@ -26,6 +26,8 @@ import ops
 import wiring
 from ops import REQUIRED, Param
 
+from graphs import nested
+
 # Small enough that any accepted graph compiles and runs in milliseconds.
 SMALL_LIMITS = {"MAX_MACS": 10**7, "MAX_TENSOR_BYTES": 2**22, "MAX_WEIGHT_BYTES": 2**24}
 ABSURD_INTS = [-1, 0, 2**20, 2**20 + 1, 2**31 + 1, 2**62 + 1, 10**30, int("1" + "0" * 4000)]
@@ -222,3 +224,37 @@ def test_a_graph_that_validate_accepts_compiles_and_runs_a_forward(channels, siz
     outputs = out if isinstance(out, tuple) else (out,)
     assert all(y.shape[0] == 2 and torch.isfinite(y).all() for y in outputs)
     assert_within_limits(model, outputs)
+
+
+def _levels(G: nx.DiGraph) -> list[nx.DiGraph]:
+    """The graphs of a :func:`graphs.nested` chain, outermost first."""
+    found = [G]
+    while any(d["op"] == "subgraph" for _, d in found[-1].nodes(data=True)):
+        found.append(next(d["params"]["graph"] for _, d in found[-1].nodes(data=True) if d["op"] == "subgraph"))
+    return found
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(depth=st.integers(0, 3 * 64), loop=st.none() | st.tuples(st.integers(0, 200), st.integers(0, 200)))
+def test_nesting_at_any_depth_is_refused_past_the_limit_or_by_a_loop_and_never_recurses_out(depth, loop):
+    """Depths around and past MAX_NESTING, and a level made to hold itself or an outer level, anywhere."""
+    G = nested(depth)
+    levels = _levels(G)  # levels[i] holds levels[i + 1]; the last holds no subgraph
+    looped = loop is not None and depth > 0
+    if looped:
+        holder = loop[0] % depth
+        target = loop[1] % (holder + 1)  # the holder itself or a level outside it
+        label = next(n for n, d in levels[holder].nodes(data=True) if d["op"] == "subgraph")
+        levels[holder].nodes[label]["params"]["graph"] = levels[target]
+    with bounded():
+        try:
+            wiring.validate(G)
+        except wiring.GraphError as error:
+            assert len(str(error)) < 500
+            if looped and holder < wiring.limits.MAX_NESTING:
+                assert "cannot hold itself" in str(error)
+            elif not looped:
+                assert depth > wiring.limits.MAX_NESTING
+                assert f"deeper than {wiring.limits.MAX_NESTING} levels" in str(error)
+            return
+    assert not looped and depth <= wiring.limits.MAX_NESTING
