@@ -28,6 +28,7 @@ from spaces.base import Decision, DecisionSpace
 from wiring.search import STRATEGIES, RandomSearch, RegularizedEvolution, SearchError, Strategy
 from wiring.search.executors import InlineExecutor, Outcome, execute_trial
 from wiring.search.runner import SearchResult, load_result, run
+from wiring.search import storage as storage_module
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -348,6 +349,17 @@ def test_resume_after_an_interrupt_mid_trial_and_mid_batch(tmp_path, batch):
     assert resumed.trials[:10] == stored.trials[:10]
 
 
+def forge(db, edit: str) -> None:
+    """Edit a storage with SQL and forge the rows' digests, as a deliberate forger would: what the digest cannot
+    catch, the field checks and the replay must."""
+    with sqlite3.connect(db) as connection:
+        connection.execute(edit)
+        rows = connection.execute(f"SELECT {', '.join(storage_module.COLUMNS)} FROM trials").fetchall()
+        connection.executemany("UPDATE trials SET digest=? WHERE number=?",
+                               [(storage_module.row_digest(values), values[0]) for values in rows])
+    connection.close()
+
+
 def test_different_setup_is_refused_naming_the_field(tmp_path):
     db = tmp_path / "s.db"
     run(RegularizedEvolution(Toy(), seed=2, population=5, sample=2), objective, budget=6, storage=db, progress=False)
@@ -374,8 +386,7 @@ def test_different_setup_is_refused_naming_the_field(tmp_path):
             run(RandomSearch(Toy(), seed=0), second, budget=4, storage=other, progress=False)
         assert message in str(info.value)
     # a replay that proposes other architectures is refused too (here: the recorded encodings were changed)
-    with sqlite3.connect(db) as con:
-        con.execute("UPDATE trials SET encoding='0-0-0-0' WHERE number=3")
+    forge(db, "UPDATE trials SET encoding='0-0-0-0' WHERE number=3")
     with pytest.raises(SearchError, match=r"trial 3 was asked as '0-0-0-0', but replaying the search now asks"):
         run(RegularizedEvolution(Toy(), seed=2, population=5, sample=2), objective, budget=10, storage=db,
             progress=False)
@@ -579,9 +590,7 @@ def test_the_lock_holds_through_a_symlink_and_without_a_lock_file(tmp_path):
 def test_an_edited_storage_gives_one_error_naming_file_trial_and_field(tmp_path, edit, message):
     db = tmp_path / "s.db"
     run(RandomSearch(Toy(), seed=0), objective, budget=3, storage=db, progress=False)
-    with sqlite3.connect(db) as connection:
-        connection.execute(edit)
-    connection.close()
+    forge(db, edit)
     with pytest.raises(SearchError, match=message) as info:
         run(RandomSearch(Toy(), seed=0), objective, budget=4, storage=db, progress=False)
     assert "s.db" in str(info.value)

@@ -6,16 +6,24 @@ driver process opens it; workers never touch it. Every state change of a trial
 is committed at once (WAL journal, ``synchronous=NORMAL``), so a killed driver
 loses nothing that had finished; a power cut may lose the last commits.
 
-A lock file (``<storage>.lock``, ``flock``) keeps two running searches off one
-storage; the operating system drops it when its process dies, even by SIGKILL.
+An exclusive ``flock`` on the database file itself keeps two running searches
+off one storage, whatever path or symlink names it; the operating system drops
+it when its process dies, even by SIGKILL.
+
+Every trial row carries the SHA-256 of its other fields (``digest``), written in
+the same commit as the fields: a row changed outside the library (an edited
+score, a flipped byte) is refused on reading, never used. A storage written
+before digests existed gets them the first time a search opens it for writing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +36,7 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 FORMAT_VERSION = "1"
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -48,12 +57,14 @@ CREATE TABLE IF NOT EXISTS trials (
     finished        REAL,
     duration        REAL,
     ask_seq         INTEGER NOT NULL UNIQUE,
-    tell_seq        INTEGER UNIQUE
+    tell_seq        INTEGER UNIQUE,
+    digest          TEXT
 );
 """
 
-_COLUMNS = ("number", "encoding", "graph_hash", "hyperparameters", "status", "score", "metrics", "error", "asked",
+COLUMNS = ("number", "encoding", "graph_hash", "hyperparameters", "status", "score", "metrics", "error", "asked",
             "started", "finished", "duration", "ask_seq", "tell_seq")
+"""The trial fields in stored order: what :func:`row_digest` hashes."""
 
 
 @dataclass(frozen=True)
@@ -84,39 +95,76 @@ class Storage:
             raise SearchError(f"storage must be a file path or None (in memory), got {path!r}")
         self.path = None if path is None else Path(path)
         self._lock = None
-        if self.path is not None and self.path.is_dir():
-            raise SearchError(f"storage {str(self.path)!r} is a directory, not a search storage file")
-        if self.path is not None and self.path.is_file() and self.path.stat().st_size == 0:
-            raise SearchError(f"storage {str(self.path)!r} is an empty file, not a search storage: delete it to start "
-                              f"a new search there")
+        existing = self.path is not None and self._check_file()
         if self.path is None:
             self.db = sqlite3.connect(":memory:", isolation_level=None)
+        elif readonly:
+            if not existing:
+                raise SearchError(f"no search storage at {str(self.path)!r}")
+            # No lock: reading while a search writes is safe in WAL mode.
+            self.db = sqlite3.connect(self.path, isolation_level=None)
         else:
-            if readonly:
-                if not self.path.exists():
-                    raise SearchError(f"no search storage at {str(self.path)!r}")
-                # No lock: reading while a search writes is safe in WAL mode.
+            if self.path.parent and not self.path.parent.exists():
+                raise SearchError(f"storage folder {str(self.path.parent)!r} does not exist")
+            self._acquire_lock()
+            try:
                 self.db = sqlite3.connect(self.path, isolation_level=None)
-            else:
-                if self.path.parent and not self.path.parent.exists():
-                    raise SearchError(f"storage folder {str(self.path.parent)!r} does not exist")
-                self._acquire_lock()
-                try:
-                    self.db = sqlite3.connect(self.path, isolation_level=None)
-                except sqlite3.Error as error:
-                    self._release_lock()
-                    raise SearchError(f"cannot open search storage {str(self.path)!r}: {error}") from error
+            except sqlite3.Error as error:
+                self._release_lock()
+                raise SearchError(f"cannot open search storage {str(self.path)!r}: {error}") from error
         try:
+            if existing:
+                tables = {name for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if not {"meta", "trials"} <= tables:
+                    raise SearchError(f"{str(self.path)!r} is an SQLite database but not a search storage (it has "
+                                      f"no 'meta' and 'trials' tables); give run() another path")
             if not readonly:
                 if self.path is not None:
                     self.db.execute("PRAGMA journal_mode=WAL")
                     self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(_SCHEMA)
-            else:
-                self.db.execute("SELECT 1 FROM meta LIMIT 1")
-        except sqlite3.DatabaseError as error:
+                self._add_digests()
+            self._verified = "digest" in self._trial_columns()
+        except (sqlite3.Error, SearchError) as error:
             self.close()
+            if isinstance(error, SearchError):
+                raise
             raise SearchError(f"{str(self.path)!r} is not a search storage (SQLite says: {error})") from error
+
+    def _check_file(self) -> bool:
+        """Whether a storage file exists at ``path``; :class:`SearchError` if something else is there."""
+        if self.path.is_dir():
+            raise SearchError(f"storage {str(self.path)!r} is a directory, not a search storage file")
+        if not self.path.exists():
+            return False
+        if not self.path.is_file():
+            raise SearchError(f"storage {str(self.path)!r} is not a regular file")
+        if self.path.stat().st_size == 0:
+            raise SearchError(f"storage {str(self.path)!r} is an empty file, not a search storage: delete it to start "
+                              f"a new search there")
+        with open(self.path, "rb") as handle:
+            header = handle.read(len(_SQLITE_HEADER))
+        if header != _SQLITE_HEADER:
+            raise SearchError(f"{str(self.path)!r} is not a search storage (not an SQLite database)")
+        return True
+
+    def _trial_columns(self) -> list[str]:
+        return [row[1] for row in self.db.execute("PRAGMA table_info(trials)")]
+
+    def _add_digests(self) -> None:
+        """Give a storage written before row digests its ``digest`` column, sealing the rows it holds."""
+        if "digest" in self._trial_columns():
+            return
+        with self._transaction():
+            self.db.execute("ALTER TABLE trials ADD COLUMN digest TEXT")
+            self._seal(number for (number,) in self.db.execute("SELECT number FROM trials").fetchall())
+
+    def _seal(self, numbers: Iterable[int]) -> None:
+        """Write the digest of each row in ``numbers`` (inside the caller's transaction)."""
+        for number in list(numbers):
+            values = self.db.execute(f"SELECT {', '.join(COLUMNS)} FROM trials WHERE number=?", (number,)).fetchone()
+            if values is not None:
+                self.db.execute("UPDATE trials SET digest=? WHERE number=?", (row_digest(values), number))
 
     # -- locking -------------------------------------------------------------
 
@@ -159,7 +207,8 @@ class Storage:
     # -- meta ----------------------------------------------------------------
 
     def meta(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT key, value FROM meta"))
+        with self._reading("read its setup"):
+            return dict(self.db.execute("SELECT key, value FROM meta"))
 
     def set_meta(self, values: Mapping[str, str]) -> None:
         with self._transaction():
@@ -169,11 +218,16 @@ class Storage:
 
     def rows(self) -> list[Row]:
         """Every stored trial, by number."""
-        cursor = self.db.execute(f"SELECT {', '.join(_COLUMNS)} FROM trials ORDER BY number")
+        digest = ", digest" if self._verified else ", NULL"
+        with self._reading("read its trials"):
+            stored_rows = self.db.execute(f"SELECT {', '.join(COLUMNS)}{digest} FROM trials ORDER BY number").fetchall()
         rows = []
-        for values in cursor:
-            record = dict(zip(_COLUMNS, values))
-            rows.append(Row(**self._checked(record)))
+        for *values, stored in stored_rows:
+            record = self._checked(dict(zip(COLUMNS, values)))
+            if self._verified and stored != row_digest(values):
+                raise SearchError(f"storage {str(self.path)!r} is damaged: trial {record['number']!r}: its fields do "
+                                  f"not match their SHA-256 (the file was changed outside the library)")
+            rows.append(Row(**record))
         return rows
 
     def _checked(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -202,7 +256,8 @@ class Storage:
         return record
 
     def count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+        with self._reading("count its trials"):
+            return self.db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
 
     def insert(self, *, number: int, encoding: str, graph_hash: str | None, hyperparameters: Any, asked: float,
                ask_seq: int) -> None:
@@ -212,12 +267,14 @@ class Storage:
                 "INSERT INTO trials (number, encoding, graph_hash, hyperparameters, status, asked, ask_seq) "
                 "VALUES (?, ?, ?, ?, 'running', ?, ?)",
                 (number, encoding, graph_hash, _dumps(hyperparameters), asked, ask_seq))
+            self._seal([number])
 
     def restart(self, number: int) -> None:
         """Mark an interrupted trial as running again (its old partial record is dropped)."""
         with self._transaction():
             self.db.execute("UPDATE trials SET status='running', score=NULL, metrics=NULL, error=NULL, started=NULL, "
                             "finished=NULL, duration=NULL WHERE number=?", (number,))
+            self._seal([number])
 
     def finish(self, number: int, *, status: str, score: float | None, metrics: Mapping[str, Any] | None,
                error: str | None, started: float | None, finished: float | None, duration: float | None,
@@ -228,31 +285,47 @@ class Storage:
                 "UPDATE trials SET status=?, score=?, metrics=?, error=?, started=?, finished=?, duration=?, "
                 "tell_seq=? WHERE number=?",
                 (status, score, _dumps(metrics or {}), error, started, finished, duration, tell_seq, number))
+            self._seal([number])
 
     def told(self, tells: Iterable[tuple[int, int]]) -> None:
         """Record ``(number, tell_seq)`` pairs in one commit."""
+        tells = list(tells)
         with self._transaction():
             self.db.executemany("UPDATE trials SET tell_seq=? WHERE number=?", [(s, n) for n, s in tells])
+            self._seal(n for n, _ in tells)
 
     def stop(self, numbers: Iterable[int]) -> None:
         """Mark unfinished trials as ``stopped`` (the search was interrupted)."""
+        numbers = list(numbers)
         with self._transaction():
             self.db.executemany("UPDATE trials SET status='stopped' WHERE number=? AND status='running'",
                                 [(n,) for n in numbers])
+            self._seal(numbers)
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self.db)
+    @contextmanager
+    def _reading(self, doing: str) -> Iterator[None]:
+        """SQLite's errors as :class:`SearchError` naming the file (a damaged page, a full disk...)."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise SearchError(f"storage {str(self.path)!r}: cannot {doing} (SQLite says: {error})") from error
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One commit; rolled back on any error, SQLite's raised as :class:`SearchError` naming the file."""
+        with self._reading("write to it"):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
 
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+def row_digest(values: Iterable[Any]) -> str:
+    """SHA-256 of a trial row's stored fields, in :data:`COLUMNS` order (what ``digest`` holds)."""
+    return hashlib.sha256(json.dumps(list(values)).encode()).hexdigest()
 
 
 def _dumps(value: Any) -> str | None:
