@@ -10,7 +10,8 @@ from .evolution import ConstrainedEvolution, RegularizedEvolution
 from .executors import InlineExecutor, ProcessPool, RayExecutor, make_executor
 from .grid import GridSearch
 from .model_based import BayesianOptimization, PredictorSearch
-from .objectives import MnasNetReward, mnasnet_reward, pareto_front
+from .objectives import MnasNetReward, mnasnet_reward
+from .pareto import crowding_distance, hypervolume, non_dominated_sort, pareto_front
 from .reinforce import Reinforce
 from .runner import SearchResult, Trial, load_result, run
 from .strategy import RandomSearch, SearchError, Strategy
@@ -21,7 +22,8 @@ STRATEGIES = {cls.__name__: cls for cls in (RandomSearch, GridSearch, Regularize
 
 __all__ = ["STRATEGIES", "BayesianOptimization", "Categorical", "ConstrainedEvolution", "Float", "GridSearch",
            "HyperparameterSpace", "Int", "Joint", "MnasNetReward", "PredictorSearch", "RandomSearch", "Reinforce",
-           "RegularizedEvolution", "SearchError", "Strategy", "mnasnet_reward", "pareto_front",
+           "RegularizedEvolution", "SearchError", "Strategy", "crowding_distance", "hypervolume", "mnasnet_reward",
+           "non_dominated_sort", "pareto_front",
            # the trial runner
            "InlineExecutor", "ProcessPool", "RayExecutor", "SearchResult", "Trial", "load_result", "make_executor",
            "run"]

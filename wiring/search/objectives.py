@@ -1,9 +1,8 @@
-"""Composable objectives: the MnasNet reward (docs/papers.md §7) and Pareto fronts of (score, cost)."""
+"""Composable objectives: the MnasNet reward (docs/papers.md §7)."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from .strategy import SearchError
@@ -47,15 +46,3 @@ class MnasNetReward:
         cost = self.cost(arch)
         reward = mnasnet_reward(accuracy, cost, self.target, alpha=self.alpha, beta=self.beta)
         return {"score": reward, "accuracy": accuracy, "cost": cost}
-
-
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the (score, cost) points no other point beats (higher score, lower cost), by score."""
-    front = []
-    for i, (score, cost) in enumerate(points):
-        if any(math.isnan(v) for v in (score, cost)):
-            continue
-        dominated = any((s >= score and c <= cost) and (s > score or c < cost) for s, c in points)
-        if not dominated:
-            front.append(i)
-    return sorted(front, key=lambda i: -points[i][0])
