@@ -3,25 +3,35 @@
 Every architecture is a ``networkx.DiGraph`` whose nodes carry ``op`` (a name in
 the :mod:`ops` registry) and ``params``; edges carry an optional ``slot``.
 :func:`compile` turns any such graph into a ``torch.fx.GraphModule``.
+
+The public names are imported on first use (PEP 562), so that ``import wiring.cli``
+(``wiring --help``) does not import torch.
 """
 
+import sys
 from importlib import import_module
+from types import ModuleType
 from typing import Any
 
-from ops import Cost
+_EXPORTS = {
+    "Cost": "ops",
+    "SCHEMA_VERSION": "wiring.analysis", "stable_order": "wiring.analysis",
+    "CompiledGraph": "wiring.compiler", "compile": "wiring.compiler",
+    "cost": "wiring.cost",
+    "DataError": "wiring.data", "Dataset": "wiring.data", "load_dataset": "wiring.data",
+    "draw": "wiring.draw",
+    "GraphError": "wiring.errors", "WiringError": "wiring.errors",
+    "LatencyTable": "wiring.latency",
+    "from_pyg": "wiring.pyg", "to_pyg": "wiring.pyg",
+    "from_json": "wiring.serialise", "graph_hash": "wiring.serialise", "load": "wiring.serialise",
+    "save": "wiring.serialise", "to_json": "wiring.serialise",
+    "TrainError": "wiring.train", "TrainResult": "wiring.train", "evaluate": "wiring.train", "train": "wiring.train",
+    "validate": "wiring.validate",
+}
+"""Public name -> the module defining it."""
 
-from . import limits
-from .analysis import SCHEMA_VERSION, stable_order
-from .compiler import CompiledGraph, compile
-from .cost import cost
-from .data import Dataset, DataError, load_dataset
-from .draw import draw
-from .errors import GraphError, WiringError
-from .latency import LatencyTable
-from .pyg import from_pyg, to_pyg
-from .serialise import from_json, graph_hash, load, save, to_json
-from .train import TrainError, TrainResult, evaluate, train
-from .validate import validate
+_SUBMODULES = ("limits", "search", "testing")
+"""Public submodules (``wiring.testing`` needs hypothesis, a test extra)."""
 
 __all__ = ["SCHEMA_VERSION", "CompiledGraph", "Cost", "DataError", "Dataset", "GraphError", "LatencyTable",
            "TrainError", "TrainResult", "WiringError", "compile", "cost", "draw", "evaluate", "from_json", "from_pyg",
@@ -30,8 +40,28 @@ __all__ = ["SCHEMA_VERSION", "CompiledGraph", "Cost", "DataError", "Dataset", "G
 
 
 def __getattr__(name: str) -> Any:
-    # `wiring.testing` needs hypothesis (a test extra) and `wiring.search` builds on `spaces`, which builds on
-    # this package: import them on first use only.
-    if name in ("testing", "search"):
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'wiring' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(ModuleType):
+    """``wiring``, whose functions ``cost``, ``draw``, ``train`` and ``validate`` keep their names when their
+    modules (``wiring.cost``, ...) are imported: the import system binds a submodule to its parent's attribute."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, ModuleType) and value.__name__ == f"{__name__}.{name}" and \
+                _EXPORTS.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,88 +1,59 @@
 """``wiring search`` with a one-shot strategy: train a space's supernet once, derive one architecture.
 
 The strategy classes live in :mod:`wiring.search.oneshot` and are imported on
-first use. Which spaces each strategy supports is derived, not written down:
-a space is listed when its data are images (``data_kind``, the CLI trains on
-digits) and it offers everything the strategy's ``needs`` name
-(:func:`wiring.search.oneshot.missing`, checked on the space's SMALL instance).
+first use. Which spaces each strategy supports is derived: a space is listed
+when its data are images (``data_kind``, the CLI trains on digits) and it offers
+everything the strategy's ``needs`` name (:func:`wiring.search.oneshot.missing`,
+checked on the space's SMALL instance). The help reads both from
+:mod:`wiring.cli.catalog` (no torch); a test checks them against the classes and
+spaces (:func:`offered`).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import importlib
 import inspect
 import math
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import torch
 
-import spaces
-
 from ..cost import cost
 from ..data import load_dataset
 from ..search import SearchError
-from ..search.oneshot.base import missing
+from ..search.oneshot.base import NEEDS, missing
 from ..search.evaluators import fit_input, training_fraction
 from ..serialise import save
 from ..train import train
 from .args import assignments
+from .catalog import IMAGE_SPACES, STRATEGIES, OneShot
+
 
 def _small(name: str) -> Any:
     module = importlib.import_module(f"spaces.{name}")
     return module.space(**module.SMALL)
 
 
-IMAGE_SPACES = tuple(name for name in spaces.SPACES if _small(name).data_kind == "image")
-"""The spaces whose networks take images (the CLI's one-shot data are digits)."""
+def offered(space: str) -> frozenset[str]:
+    """What the SMALL instance of ``space`` offers of :data:`~wiring.search.oneshot.NEEDS` (what
+    :data:`~wiring.cli.catalog.OFFERS` records for the help)."""
+    small = _small(space)
+    return frozenset(need for need in NEEDS if not missing((need,), small))
 
 
-@dataclass(frozen=True)
-class OneShot:
-    """A one-shot strategy of the CLI: its class ``module.name`` in :mod:`wiring.search.oneshot` and whether it
-    records α every epoch (``--plot``); :attr:`spaces` are the image spaces that offer what it needs."""
+def why_not(entry: OneShot, space: str) -> str:
+    """Why ``space`` is not supported by ``entry`` (what it lacks)."""
+    if space not in IMAGE_SPACES:
+        return f"{space} searches {_small(space).data_kind} data, the CLI trains on images"
+    cls = _class(entry.module, entry.name)
+    return f"{space} lacks {'; '.join(missing(cls.needs, _small(space)))}"
 
-    module: str
-    name: str
-    alphas: bool
-
-    @property
-    def spaces(self) -> tuple[str, ...]:
-        return _supported(self.module, self.name)
-
-    def why_not(self, space: str) -> str:
-        """Why ``space`` is not supported (what it lacks)."""
-        if space not in IMAGE_SPACES:
-            return f"{space} searches {_small(space).data_kind} data, the CLI trains on images"
-        cls = _class(self.module, self.name)
-        return f"{space} lacks {'; '.join(missing(cls.needs, _small(space)))}"
-
-
-@functools.cache
-def _supported(module: str, name: str) -> tuple[str, ...]:
-    cls = _class(module, name)
-    return tuple(space for space in IMAGE_SPACES if not missing(cls.needs, _small(space)))
-
-
-STRATEGIES = {
-    "darts": OneShot("darts", "DARTS", True),
-    "darts+": OneShot("darts", "DARTSPlus", True),
-    "fairdarts": OneShot("darts", "FairDARTS", True),
-    "enas": OneShot("enas", "ENAS", False),
-    "spos": OneShot("single_path", "SPOS", False),
-    "fairnas": OneShot("single_path", "FairNAS", False),
-    "proxyless": OneShot("proxyless", "ProxylessNAS", True),
-    "gdas": OneShot("proxyless", "GDAS", True),
-    "oneshot": OneShot("path_dropout", "OneShotModel", False),
-}
-"""``--strategy`` name -> strategy."""
 
 FLAGS = {"space": "--space", "seed": "--seed", "epochs": "--epochs", "progress": "--quiet", "checkpoint": "--storage"}
 """Constructor arguments the CLI sets from its own flags, never from ``--param``."""
@@ -118,7 +89,7 @@ def _prepare(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
     entry = STRATEGIES[args.strategy]
     if args.space not in entry.spaces:
         raise SearchError(f"strategy {args.strategy!r} supports the spaces {', '.join(entry.spaces)}; "
-                          f"got --space {args.space} ({entry.why_not(args.space)})")
+                          f"got --space {args.space} ({why_not(entry, args.space)})")
     if args.plot is not None and not entry.alphas:
         raise SearchError(f"--plot draws α per epoch: strategy {args.strategy!r} has no α (it records none)")
     if not 0 < args.data_fraction <= 1:
@@ -322,7 +293,7 @@ def plot_alphas(history: list[dict[str, torch.Tensor]], names: dict[str, list[st
                 sigmoid: bool = False, title: str = "") -> None:
     """One panel per α key: each candidate's weight (softmax over candidates, or sigmoid), mean over the key's
     rows (edges, cells), against the epoch. ``names`` labels the candidates (numbered where it has none)."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib costs a second, and only --plot needs it
     from matplotlib.ticker import MaxNLocator
 
     keys = list(history[0]) if history else []

@@ -1,5 +1,6 @@
-"""``wiring search``: a black-box strategy recorded in a resumable SQLite storage, or a one-shot strategy
-(:mod:`wiring.cli.oneshot`) checkpointed to a resumable file."""
+"""The ``wiring search`` parser and help: a black-box strategy recorded in a resumable SQLite storage, or a one-shot
+strategy (:mod:`wiring.cli.oneshot`) checkpointed to a resumable file. Built from names alone (:mod:`.catalog`);
+the search itself (:mod:`.run_search`) is imported when it runs."""
 
 from __future__ import annotations
 
@@ -9,16 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import spaces
+from .catalog import BLACK_BOX, DATASETS, IMAGE_SPACES, SPACES, STRATEGIES
 
-from ..data import DATASETS
-from ..errors import GraphError
-from ..search import STRATEGIES, SearchError, make_executor, run
-from ..search.evaluators import TabularEvaluator, TrainingEvaluator
-from . import oneshot
-from .args import assignments
-
-STRATEGY_NAMES = {name.lower(): name for name in STRATEGIES}
+STRATEGY_NAMES = {name.lower(): name for name in BLACK_BOX}
 BLACK_BOX_ONLY = {"budget": 20, "executor": "inline", "workers": 2, "ray_address": None, "timeout": None}
 """Options of black-box strategies only, with their defaults: a one-shot search refuses other values."""
 ONE_SHOT_ONLY = {"param": [], "save": None, "retrain_epochs": 0}
@@ -39,9 +33,9 @@ def add_parser(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]
     p = commands.add_parser(
         "search", formatter_class=_as_written(formatter), help="search a space with a strategy (resumable)",
         description=DESCRIPTION, epilog=epilog())
-    p.add_argument("--space", required=True, choices=spaces.SPACES, help="search space")
+    p.add_argument("--space", required=True, choices=SPACES, help="search space")
     p.add_argument("--strategy", default="regularizedevolution", metavar="NAME",
-                   choices=sorted(STRATEGY_NAMES) + list(oneshot.STRATEGIES), help="search strategy (listed below)")
+                   choices=sorted(STRATEGY_NAMES) + list(STRATEGIES), help="search strategy (listed below)")
     p.add_argument("--budget", type=int, default=BLACK_BOX_ONLY["budget"],
                    help="black-box: trials in all (a continued storage counts its own)")
     p.add_argument("--storage", type=Path, metavar="PATH",
@@ -51,7 +45,7 @@ def add_parser(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]
     p.add_argument("--full", action="store_true", help="the space at its default (paper) size, not SMALL")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="space option, e.g. --option channels=8 (repeatable)")
-    p.add_argument("--dataset", default="digits", choices=sorted(DATASETS),
+    p.add_argument("--dataset", default="digits", choices=DATASETS,
                    help="training data, images fitted to the space's input")
     p.add_argument("--epochs", type=int, default=2, metavar="N",
                    help="black-box: training epochs per candidate; one-shot: supernet training epochs")
@@ -77,17 +71,22 @@ def add_parser(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]
                    help="a PNG file: black-box: best-so-far vs trials; one-shot with α: each candidate's weight per "
                         "epoch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=search)
+    p.set_defaults(run=_search)
+
+
+def _search(args: argparse.Namespace) -> int:
+    from .run_search import search  # deferred: it imports torch and every strategy, which the help does not need
+    return search(args)
 
 
 def epilog() -> str:
     """The strategy table: black-box names, then each one-shot strategy with the spaces it supports."""
-    image = oneshot.IMAGE_SPACES
+    image = IMAGE_SPACES
     lines = textwrap.wrap(f"black-box, on any space: {', '.join(sorted(STRATEGY_NAMES))}", 96,
                           initial_indent="  ", subsequent_indent="    ")
     lines += textwrap.wrap(f"one-shot, on the spaces listed (image spaces: {', '.join(image)}):", 96,
                            initial_indent="  ", subsequent_indent="    ")
-    for name, entry in oneshot.STRATEGIES.items():
+    for name, entry in STRATEGIES.items():
         supported = "image spaces" if entry.spaces == image else ", ".join(entry.spaces)
         lines.append(f"    {name:<10} {entry.name:<13} {supported}")
     return "\n".join(["strategies:", *lines])
@@ -102,54 +101,3 @@ def _as_written(formatter: Callable[[str], argparse.HelpFormatter]) -> Callable[
             indent + line for line in text.splitlines(keepends=True))
         return help_formatter
     return make
-
-
-def build_space(args: argparse.Namespace) -> Any:
-    """The space of ``--space``: SMALL unless ``--full``, then ``--option`` values."""
-    module = getattr(spaces, args.space)
-    options = {**({} if args.full else module.SMALL), **assignments(args.option, "--option")}
-    try:
-        return module.space(**options)
-    except TypeError as error:
-        raise GraphError(f"space {args.space!r}: {error}") from None
-
-
-def search(args: argparse.Namespace) -> int:
-    if args.strategy in oneshot.STRATEGIES:
-        _refuse(args, BLACK_BOX_ONLY, f"the one-shot strategy {args.strategy!r}; set its hyperparameters with "
-                                      f"--param NAME=VALUE")
-        return oneshot.search(args, build_space)
-    _refuse(args, ONE_SHOT_ONLY, f"the black-box strategy {args.strategy!r}")
-    return _black_box(args)
-
-
-def _refuse(args: argparse.Namespace, defaults: dict[str, Any], strategy: str) -> None:
-    for name, default in defaults.items():
-        if getattr(args, name) != default:
-            raise SearchError(f"--{name.replace('_', '-')} does not apply to {strategy}")
-
-
-def _black_box(args: argparse.Namespace) -> int:
-    space = build_space(args)
-    strategy = STRATEGIES[STRATEGY_NAMES[args.strategy]](space, seed=args.seed)
-    if args.space == "nasbench_graph":
-        objective: Any = TabularEvaluator(space)
-    else:
-        objective = TrainingEvaluator(space, dataset=args.dataset, epochs=args.epochs,
-                                      data_fraction=args.data_fraction, seed=args.seed, optimizer="adam", lr=0.01)
-    executor = None if args.executor == "inline" else make_executor(args.executor, args.workers,
-                                                                       address=args.ray_address)
-    try:
-        result = run(strategy, objective, budget=args.budget, storage=args.storage, executor=executor,
-                     timeout=args.timeout, progress=not args.quiet)
-    finally:
-        if executor is not None:
-            executor.shutdown()
-    print(result.table(limit=10, sort="score"))
-    best = result.best
-    if best is not None:
-        print(f"\nbest: {best.encoding}  score {best.score:.4f}")
-    if args.plot:
-        result.plot(args.plot)
-        print(f"wrote {args.plot}")
-    return 0

@@ -1,0 +1,170 @@
+"""The commands other than ``wiring search``: compare, generate, draw, info, train.
+
+Imported when one of them runs (``wiring.cli`` builds the parser without it): it imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import stat
+import sys
+from collections import Counter
+from pathlib import Path
+
+import networkx as nx
+import torch
+
+from spaces import randwire
+
+from .. import limits
+from ..analysis import analyse
+from ..cost import cost
+from ..data import load_dataset
+from ..draw import draw
+from ..errors import GraphError
+from ..serialise import from_json, graph_hash, save, to_json
+from ..train import train
+from .args import assignments
+from .catalog import NETWORKS as REGIMES
+from .compare import Settings, compare, table
+
+NETWORKS = {name: getattr(randwire, name) for name in REGIMES}
+"""RandWire regime -> the function building its network."""
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    generators = tuple(g.strip() for g in args.generators.split(",") if g.strip())
+    unknown = [g for g in generators if g not in randwire.GENERATORS]
+    if unknown or not generators:
+        raise GraphError(f"--generators must name some of {sorted(randwire.GENERATORS)}, got {args.generators!r}")
+    for name in ("graphs", "epochs", "channels", "nodes"):
+        if getattr(args, name) < 1:
+            raise GraphError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    data = load_dataset(args.dataset, seed=args.seed)
+    settings = Settings(generators, args.graphs, args.epochs, args.channels, args.nodes, args.seed,
+                        args.batch_size, args.lr, args.optimizer, args.device)
+    print(f"{data}; {args.graphs} graph(s) per generator, C={args.channels}, N={args.nodes}, "
+          f"{args.epochs} epoch(s) each", flush=True)
+    runs = compare(data, settings, args.out, progress=not args.quiet)
+    print(table(runs, generators))
+    print(f"\nwrote {args.out / 'results.json'}, {args.out / 'accuracy.png'} and "
+          f"{', '.join(str(args.out / f'graph_{g}.png') for g in generators)}")
+    return 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    params = assignments(args.param, "--param")
+    if args.network:
+        options = {"nodes": args.nodes, "generator": args.generator, "generator_params": params, "seed": args.seed,
+                   "in_channels": args.in_channels, "image_size": args.size}
+        if args.channels is not None:
+            options["channels"] = args.channels
+        G = NETWORKS[args.network](**options)
+    else:
+        topology = randwire.topology(args.generator, args.nodes, params, args.seed)
+        channels = 78 if args.channels is None else args.channels
+        G = randwire.stage(topology, args.in_channels, channels, size=[args.size, args.size])
+    _write(to_json(G, indent=1), args.output)
+    return 0
+
+
+def _write(text: str, path: Path | None) -> None:
+    if path is None:
+        print(text)
+    else:
+        path.write_text(text + "\n")
+        print(f"wrote {path}", file=sys.stderr)
+
+
+def _read_graph(path: Path) -> nx.DiGraph:
+    """The typed DAG of a JSON file: a regular file (not a FIFO or device), its size checked before any read."""
+    status = path.stat()  # a missing file: the OSError the CLI reports as for every command
+    if not stat.S_ISREG(status.st_mode):
+        raise GraphError(f"{path}: not a regular file (a typed-DAG JSON file is expected)")
+    limit = limits.MAX_JSON_CHARS
+    if status.st_size > limit:
+        raise GraphError(f"{path}: {status.st_size} bytes exceeds the JSON limit of {limit}")
+    with path.open("rb") as file:
+        data = file.read(limit + 1)  # bounded, should the file grow meanwhile
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise GraphError(f"{path}: not a JSON text file") from None
+    try:
+        return from_json(text)
+    except GraphError as error:
+        raise GraphError(f"{path}: {error}") from None
+
+
+def run_draw(args: argparse.Namespace) -> int:
+    G = _read_graph(args.graph)
+    output = args.output or args.graph.with_suffix(".png")
+    draw(G, output, expand=args.expand, title=args.title)
+    print(f"wrote {output}")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    G = _read_graph(args.graph)
+    analysis = analyse(G)
+    shape = _parse_shape(args.input_shape) if args.input_shape is not None else \
+        analysis.nodes[analysis.inputs[0]].out_shape
+    total = cost(G, shape)
+    counts = Counter(_ops(G))
+    print(f"{args.graph}: valid typed DAG (schema {G.graph.get('schema')})")
+    print(f"  nodes {G.number_of_nodes()} ({sum(counts.values())} with nested subgraphs), edges {G.number_of_edges()}")
+    print(f"  input {shape}  ->  output {analyse(G, {0: shape}).output_shape}")
+    print(f"  params {total.params:,}   multiply-adds {total.macs:,}")
+    print(f"  ops: {', '.join(f'{op}×{n}' for op, n in counts.most_common())}")
+    for key in ("space", "generator"):
+        if G.graph.get(key):
+            print(f"  {key}: {json.dumps(G.graph[key])}")
+    print(f"  hash {graph_hash(G)}")
+    return 0
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(d) for d in text.split(","))
+    except ValueError:
+        raise GraphError(f"--input-shape takes comma-separated integers without the batch dimension, "
+                         f"e.g. 3,32,32, got {text!r}") from None
+
+
+def _ops(G: nx.DiGraph) -> list[str]:
+    found = []
+    for _, data in G.nodes(data=True):
+        found.append(data["op"])
+        if data["op"] == "subgraph":
+            found.extend(_ops(data["params"]["graph"]))
+    return found
+
+
+def run_train(args: argparse.Namespace) -> int:
+    if (args.graph is None) == (args.randwire is None):
+        raise GraphError("give either a graph JSON file or --randwire REGIME, not both or neither")
+    if args.save is not None and not args.save.parent.is_dir():  # fail before training, not after
+        raise GraphError(f"cannot write {str(args.save)!r}: directory {str(args.save.parent)!r} does not exist")
+    if args.save is not None and args.save.is_dir():
+        raise GraphError(f"cannot write {str(args.save)!r}: it is a directory")
+    data = load_dataset(args.dataset, seed=args.seed)
+    if args.graph is not None:
+        G = _read_graph(args.graph)
+    else:
+        G = NETWORKS[args.randwire](channels=args.channels, nodes=args.nodes, generator=args.generator,
+                                    seed=args.seed, num_classes=data.num_classes, in_channels=data.input_shape[0],
+                                    image_size=data.input_shape[1])
+    result = train(G, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                   device=args.device, seed=args.seed, progress=not args.quiet, early_stopping=args.patience)
+    print(f"{data}")
+    print(f"val accuracy {100 * result.val_accuracy:.2f}% (epoch {result.best_epoch})   "
+          f"test accuracy {100 * result.test_accuracy:.2f}%   {result.epochs_run} epoch(s) in "
+          f"{result.train_seconds:.1f}s{'   diverged' if result.diverged else ''}")
+    if args.save:
+        try:
+            save(args.save, G, result.model.to(torch.device("cpu")))
+        except RuntimeError as error:  # torch.save reports unwritable paths as RuntimeError
+            raise GraphError(f"cannot write {str(args.save)!r}: {error}") from None
+        print(f"wrote {args.save}")
+    return 0
