@@ -203,10 +203,14 @@ def graph_hash(G: nx.DiGraph) -> str:
     submodule names included.
     """
     analyse(G)
-    return hashlib.sha256(json.dumps(_canonical(G), separators=(",", ":")).encode()).hexdigest()[:32]
+    return hashlib.sha256(json.dumps(_canonical(G, {}), separators=(",", ":")).encode()).hexdigest()[:32]
 
 
-def _canonical(G: nx.DiGraph) -> dict[str, Any]:
+def _canonical(G: nx.DiGraph, done: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """``G``'s hashed form; ``done`` holds those of the nested graphs met so far, by ``id`` (a graph object shared
+    by several subgraph nodes, as a space's repeated cell, is walked once per hash)."""
+    if id(G) in done:
+        return done[id(G)]
     order = stable_order(G)
     index = {label: i for i, label in enumerate(order)}
     nodes = []
@@ -215,12 +219,13 @@ def _canonical(G: nx.DiGraph) -> dict[str, Any]:
         params = spec.resolve(G.nodes[label].get("params"))
         for name, param in spec.params.items():
             if param.kind == "graph":
-                params[name] = _canonical(params[name])
+                params[name] = _canonical(params[name], done)
             elif param.kind == "ops":
                 params[name] = [[ops.get(c["op"]).name, ops.get(c["op"]).resolve(c.get("params"))] for c in params[name]]
         nodes.append([spec.name, params])
     edges = sorted((index[u], index[v], data.get("slot")) for u, v, data in G.edges(data=True))
-    return {"nodes": nodes, "edges": edges}
+    done[id(G)] = {"nodes": nodes, "edges": edges}
+    return done[id(G)]
 
 
 # -- files --------------------------------------------------------------------

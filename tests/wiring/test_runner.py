@@ -28,6 +28,7 @@ from spaces.base import Decision, DecisionSpace
 from wiring.search import STRATEGIES, RandomSearch, RegularizedEvolution, SearchError, Strategy
 from wiring.search.executors import InlineExecutor, Outcome, execute_trial
 from wiring.search.runner import SearchResult, load_result, run
+from wiring.search import runner as runner_module
 from wiring.search import storage as storage_module
 
 HERE = Path(__file__).resolve().parent
@@ -271,6 +272,63 @@ def test_graph_hash_and_hyperparameters_for_joint_and_hparam_spaces():
     assert all(t.graph_hash is None and t.hyperparameters == dict(t.arch) for t in only.trials)
     plain = run(RandomSearch(Toy(), seed=0), objective, budget=2, progress=False, graph_hashes=False)
     assert all(t.graph_hash is None and t.hyperparameters is None for t in plain.trials)
+
+
+def counting_graph_hash(monkeypatch) -> list[str]:
+    """Make the runner's graph_hash log the graph hashed on each call (its encoding, from ``Toy``'s labels)."""
+    calls = []
+
+    def counted(G):
+        calls.append("-".join(str(OPS.index(G.nodes[i]["op"])) for i in range(len(G) - 2)))
+        return wiring.graph_hash(G)
+
+    monkeypatch.setattr(runner_module, "graph_hash", counted)
+    return calls
+
+
+def test_graph_hash_is_computed_once_per_distinct_architecture(monkeypatch, tmp_path):
+    calls = counting_graph_hash(monkeypatch)
+    space = Toy(width=2)  # 16 architectures: 40 random trials repeat some
+    result = run(RandomSearch(space, seed=0), objective, budget=40, storage=tmp_path / "s.db", progress=False)
+    encodings = [t.encoding for t in result.trials]
+    assert len(set(encodings)) < len(encodings)
+    assert calls == list(dict.fromkeys(encodings))  # each distinct architecture once, when first asked
+    for t in load_result(tmp_path / "s.db", space).trials:
+        assert t.graph_hash == wiring.graph_hash(space.to_graph(t.arch))
+
+
+def cache_misses(encodings: list[str], size: int, *, lru: bool = True) -> list[str]:
+    """The encodings a cache of ``size`` entries misses, dropping the least recently asked (``lru``) or the
+    first stored."""
+    kept, missed = [], []
+    for encoding in encodings:
+        if encoding not in kept:
+            missed.append(encoding)
+        elif lru:
+            kept.remove(encoding)
+        else:
+            continue
+        kept = (kept + [encoding])[-size:]
+    return missed
+
+
+def test_graph_hash_cache_is_bounded_least_recently_asked_first(monkeypatch):
+    calls = counting_graph_hash(monkeypatch)
+    monkeypatch.setattr(runner_module, "GRAPH_HASH_CACHE", 3)
+    space = Toy(width=2)
+    result = run(RandomSearch(space, seed=3), objective, budget=40, progress=False)
+    encodings = [t.encoding for t in result.trials]
+    expected = cache_misses(encodings, 3)
+    assert len(set(encodings)) < len(expected) < len(encodings)  # hashes dropped and hashes kept
+    assert expected != cache_misses(encodings, 3, lru=False)  # this search tells LRU from first-in-first-out
+    assert calls == expected
+    assert all(t.graph_hash == wiring.graph_hash(space.to_graph(t.arch)) for t in result.trials)
+
+
+def test_graph_hashes_off_hashes_nothing(monkeypatch):
+    calls = counting_graph_hash(monkeypatch)
+    result = run(RandomSearch(Toy(), seed=0), objective, budget=5, progress=False, graph_hashes=False)
+    assert calls == [] and all(t.graph_hash is None for t in result.trials)
 
 
 def test_table_and_plot(tmp_path):

@@ -319,6 +319,18 @@ def test_hash_sees_nested_subgraph_changes():
     assert wiring.graph_hash(with_subgraph(inner=inner)) == h
 
 
+def test_hash_of_a_shared_subgraph_equals_that_of_separate_copies():
+    """graph_hash walks a graph object shared by several subgraph nodes once; the hash is that of copies."""
+    G = with_subgraph()
+    h = wiring.graph_hash(G)
+    copies = with_subgraph()
+    copies.nodes["cell2"]["params"] = {"graph": cell()}
+    assert copies.nodes["cell1"]["params"]["graph"] is not copies.nodes["cell2"]["params"]["graph"]
+    assert wiring.graph_hash(copies) == h
+    copies.nodes["cell2"]["params"]["graph"].nodes[5]["params"]["kernel"] = 3
+    assert wiring.graph_hash(copies) != h
+
+
 def test_hash_distinguishes_keys():
     assert wiring.graph_hash(with_choice()) != wiring.graph_hash(with_choice(key="k"))
 

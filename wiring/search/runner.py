@@ -32,6 +32,7 @@ import json
 import math
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -42,6 +43,7 @@ from typing import Any
 from generators.checks import positive_int
 from spaces.base import Space
 
+from ..serialise import graph_hash
 from .executors import InlineExecutor, Outcome, execute_trial, executor_workers
 from .storage import FORMAT_VERSION, Row, Storage
 from .strategy import SearchError
@@ -51,6 +53,10 @@ STATUSES = ("complete", "failed", "running", "stopped")
 
 TIMEOUT_GRACE = 30.0
 """Seconds the driver waits past a trial's time limit for a worker that does not answer before abandoning it."""
+
+GRAPH_HASH_CACHE = 1 << 16
+"""Graph hashes one run keeps, by encoding (least recently asked dropped first): an architecture asked again is
+not hashed again while its hash is kept. 65,536 entries: every member of NAS-Bench-201 or NAS-Bench-Graph."""
 
 _COMPARED = ("format", "strategy", "settings", "space", "space_settings", "seed", "objective", "objective_settings")
 
@@ -365,8 +371,10 @@ def run(strategy: Any, objective: Callable[[Any], Any], *, budget: int,
     progress
         Show a progress bar (trials done / budget, best so far, failures).
     graph_hashes
-        Record ``graph_hash(space.to_graph(arch))`` for every trial (costs one
-        ``to_graph`` per trial in the driver).
+        Record ``graph_hash(space.to_graph(arch))`` for every trial. The driver
+        computes it once per distinct architecture (by encoding; up to
+        :data:`GRAPH_HASH_CACHE` kept), so a repeated architecture costs nothing;
+        ``False`` skips it.
 
     Returns
     -------
@@ -465,6 +473,7 @@ class _Driver:
         self.asked = 0
         self.live: dict[int, _Live] = {}
         self.archs: dict[int, Hashable] = {}
+        self.hashes: OrderedDict[str, str | None] = OrderedDict()
         self.best: float | None = None
         self.finished = 0
         self.failures = 0
@@ -601,7 +610,7 @@ class _Driver:
         if not isinstance(encoding, str):
             raise SearchError(f"space.encode() must return a str, got {encoding!r}")
         number, seq = self.asked, self._next_seq()
-        self.store.insert(number=number, encoding=encoding, graph_hash=self._graph_hash(arch),
+        self.store.insert(number=number, encoding=encoding, graph_hash=self._graph_hash(arch, encoding),
                           hyperparameters=self._hyperparameters(arch), asked=time.time(), ask_seq=seq)
         self.asked += 1
         live = _Live(number, arch)
@@ -726,15 +735,22 @@ class _Driver:
 
     # -- per-trial records ------------------------------------------------------
 
-    def _graph_hash(self, arch: Hashable) -> str | None:
+    def _graph_hash(self, arch: Hashable, encoding: str) -> str | None:
+        """``graph_hash(space.to_graph(arch))``, computed once per encoding (one encoding is one architecture and
+        so one graph: replay relies on it too); None where the space has no graph for it."""
         if not self.graph_hashes:
             return None
-        from ..serialise import graph_hash
-
+        if encoding in self.hashes:
+            self.hashes.move_to_end(encoding)
+            return self.hashes[encoding]
         try:
-            return graph_hash(self.space.to_graph(arch))
+            value = graph_hash(self.space.to_graph(arch))
         except (ValueError, NotImplementedError):  # the space has no graph for it (e.g. hyperparameters only)
-            return None
+            value = None
+        self.hashes[encoding] = value
+        if len(self.hashes) > GRAPH_HASH_CACHE:
+            self.hashes.popitem(last=False)
+        return value
 
     def _hyperparameters(self, arch: Hashable) -> Any:
         method = getattr(self.space, "hyperparameters", None)
