@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -407,6 +408,70 @@ def test_resume_after_an_interrupt_mid_trial_and_mid_batch(tmp_path, batch):
     assert resumed.trials[:10] == stored.trials[:10]
 
 
+class FailOn:
+    """``objective``, raising for the architecture encoded ``fail``; KeyboardInterrupt on its ``at``-th call (as
+    Ctrl-C); each call's encoding appended to ``log``. Only ``fail`` is a setting (the rest is private)."""
+
+    def __init__(self, fail: str, *, at: int | None = None, log: list[str] | None = None) -> None:
+        self.fail = fail
+        self._at, self._log = at, [] if log is None else log
+
+    def __call__(self, arch: tuple) -> dict:
+        encoding = "-".join(map(str, arch))
+        self._log.append(encoding)
+        if len(self._log) == self._at:
+            raise KeyboardInterrupt
+        if encoding == self.fail:
+            raise RuntimeError(f"{encoding} fails")
+        return objective(arch)
+
+
+class Recording(Greedy):
+    """Greedy that logs what it is told, replayed tells included: ``(encoding, value)`` in order."""
+
+    def __init__(self, space, *, seed: int | None = None) -> None:
+        super().__init__(space, seed=seed)
+        self._told: list[tuple[str, float | None]] = []
+
+    def tell(self, arch, value) -> None:
+        super().tell(arch, value)
+        self._told.append((self.space.encode(arch), value))
+
+
+def test_resume_mid_batch_with_a_failed_trial_tells_each_finished_trial_once_and_reruns_only_the_unfinished(
+        tmp_path):
+    db, calls, fail = tmp_path / "s.db", [], "1-2-1-3"  # trial 8 of Recording(Toy(), seed=4): it fails
+    reference = run(Recording(Toy(), seed=4), FailOn(fail), budget=20, batch=4, progress=False)
+    # calls 1-8: trials 0-7 (batches 0, 1); 9: trial 8 (fails); 10: trial 9; 11: trial 10, interrupted
+    with pytest.raises(KeyboardInterrupt):
+        run(Recording(Toy(), seed=4), FailOn(fail, at=11, log=calls), budget=20, storage=db, batch=4,
+            progress=False)
+    stored = load_result(db)
+    assert [(t.encoding == fail, t.status) for t in stored.trials[8:]] == [
+        (True, "failed"), (False, "complete"), (False, "stopped"), (False, "stopped")]
+    assert all(t.encoding != fail and t.status == "complete" for t in stored.trials[:8])
+    with sqlite3.connect(db) as con:
+        untold = [n for n, seq in con.execute("SELECT number, tell_seq FROM trials ORDER BY number") if seq is None]
+    con.close()
+    assert untold == [8, 9, 10, 11] and len(calls) == 11
+
+    strategy = Recording(Toy(), seed=4)
+    resumed = run(strategy, FailOn(fail, log=calls), budget=20, storage=db, batch=4, progress=False)
+    # exactly one more call than the budget: trial 10, interrupted, runs again; the failed 8 and the complete 9 do not
+    assert len(calls) == 21 and calls[11:13] == [stored.trials[10].encoding, stored.trials[11].encoding]
+    assert same_trials(resumed, reference)
+    assert resumed.trials[:10] == stored.trials[:10]  # the very same records (timings included)
+    # the strategy was told every trial exactly once, with its value, in the uninterrupted run's order
+    values = [(t.encoding, t.score if t.status == "complete" else None) for t in resumed.trials]
+    assert len(strategy._told) == 20 and sorted(strategy._told, key=repr) == sorted(values, key=repr)
+    assert strategy._told == reference.strategy._told
+    assert (fail, None) in strategy._told[8:12] and not strategy.pending
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT status, tell_seq FROM trials").fetchall()
+    con.close()
+    assert len(rows) == 20 and all(status in ("complete", "failed") and seq is not None for status, seq in rows)
+
+
 def forge(db, edit: str) -> None:
     """Edit a storage with SQL and forge the rows' digests, as a deliberate forger would: what the digest cannot
     catch, the field checks and the replay must."""
@@ -655,3 +720,21 @@ def test_an_edited_storage_gives_one_error_naming_file_trial_and_field(tmp_path,
     if "ask_seq" not in edit:
         with pytest.raises(SearchError, match=message):
             load_result(db).best
+
+
+@pytest.mark.parametrize("edit, message", [
+    ("DELETE FROM trials WHERE number = 1", "trial 1 is missing"),
+    ("UPDATE trials SET status = 'running', score = NULL, metrics = NULL WHERE number = 1",
+     r"trial 1 is told \(tell_seq 3\) but its status is 'running', not finished"),
+    ("UPDATE trials SET status = 'stopped', score = NULL, metrics = NULL WHERE number = 2",
+     r"trial 2 is told \(tell_seq 5\) but its status is 'stopped', not finished"),
+])
+def test_rows_that_replay_cannot_follow_are_refused_as_damaged_naming_the_file(tmp_path, edit, message):
+    """Rows each valid alone but not a search's record together (a lost trial; a trial told but not finished,
+    which the runner never writes) are refused before anything runs, not replayed into a result."""
+    db = tmp_path / "s.db"
+    run(RandomSearch(Toy(), seed=0), objective, budget=3, storage=db, progress=False)
+    forge(db, edit)
+    with pytest.raises(SearchError, match=f"storage '{re.escape(str(db))}' is damaged: {message}"):
+        run(RandomSearch(Toy(), seed=0), objective, budget=4, storage=db, progress=False)
+    assert len(load_result(db).trials) == 3 - edit.startswith("DELETE")  # nothing was run or rewritten

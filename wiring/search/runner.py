@@ -510,6 +510,9 @@ class _Driver:
         for number, row in enumerate(rows):
             if row.number != number:
                 raise SearchError(f"storage {str(self.store.path)!r} is damaged: trial {number} is missing")
+            if row.tell_seq is not None and row.status not in ("complete", "failed"):  # only finished trials are told
+                raise SearchError(f"storage {str(self.store.path)!r} is damaged: trial {number} is told (tell_seq "
+                                  f"{row.tell_seq}) but its status is {row.status!r}, not finished")
         for seq, kind, row in events:
             if kind == 0:
                 arch = self.strategy.ask()
