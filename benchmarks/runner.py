@@ -5,8 +5,17 @@
    difference per trial is the runner's own cost (recording, commits, the trial
    wrapper). Median of ``--reps`` alternating runs. Target (issue): ≤ 5 ms per
    trial. Shown with and without graph hashes (``to_graph`` + ``graph_hash`` is
-   the space's cost, paid once per trial in the driver).
-2. Speed-up: ``--trials`` CPU-bound trials (a torch matmul loop of ~``--seconds``
+   the space's cost, paid in the driver once per distinct architecture).
+2. Graph hashes on a table objective: the per-trial cost of ``run()`` with its
+   defaults (graph hashes on: one ``to_graph`` + ``graph_hash`` per distinct
+   architecture) beside ``graph_hashes=False``, in one run, on table lookups:
+   NAS-Bench-201 (a precomputed table of deterministic scores, one per member)
+   and NAS-Bench-Graph (its cora table; skipped without ``nas-bench-graph``),
+   each searched by RandomSearch (nearly every trial a new architecture) and by
+   RegularizedEvolution (P=20, S=5, which asks architectures again). Medians of
+   ``--table-reps`` alternating runs of ``--table-trials`` trials, the ratio,
+   and the target (issue 11 §10): ≤ 0.5 ms per trial with the defaults.
+3. Speed-up: ``--trials`` CPU-bound trials (a torch matmul loop of ~``--seconds``
    s with one torch thread) in-process, then on ``RayExecutor(num_cpus=2)``
    (two workers, one torch thread each, warmed up first) and on a 2-process
    ``ProcessPool``. Target (issue): Ray ≥ 1.7× in-process on 2 cores. Jobs of
@@ -14,24 +23,29 @@
    two processes get on plain Python loops at the start and at the end (the
    ceiling any executor could reach at that moment).
 
-    python benchmarks/runner.py [--trials-overhead 500] [--reps 5] [--trials 16] [--seconds 0.3]
-                                [--speed-reps 5] [--no-ray]
+    python benchmarks/runner.py [--trials-overhead 500] [--reps 5] [--table-trials 500] [--table-reps 5]
+                                [--trials 16] [--seconds 0.3] [--speed-reps 5] [--no-ray] [--no-speedup]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import tempfile
 import time
+import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import torch
 
+from spaces import SpaceError, nasbench201, nasbench_graph
 from spaces.base import Decision, DecisionSpace
-from wiring.search import ProcessPool, RandomSearch, run
+from wiring.search import ProcessPool, RandomSearch, RegularizedEvolution, run
 
 OPS = ("identity", "max_pool", "avg_pool", "zero")
 
@@ -116,6 +130,75 @@ def overhead(budget: int, reps: int) -> None:
         extra = per - bare / budget
         print(f"  {label:<41} {per * 1e3:7.3f} ms/trial  overhead {extra * 1e3:6.3f} ms "
               f"({'meets' if extra <= 5e-3 else 'MISSES'} ≤ 5 ms)")
+
+
+class Table:
+    """A table objective: the score of each member of ``space``, looked up by encoding (built once, up front)."""
+
+    def __init__(self, space: Any) -> None:
+        self.space = space
+        self.scores = {e: zlib.crc32(e.encode()) / 2 ** 32 for e in map(space.encode, space.enumerate())}
+
+    def __call__(self, arch: Any) -> float:
+        return self.scores[self.space.encode(arch)]
+
+
+class GraphTable:
+    """NAS-Bench-Graph's own table: the validation accuracy its package records for ``arch``."""
+
+    def __init__(self, space: Any) -> None:
+        self.space = space
+
+    def __call__(self, arch: Any) -> float:
+        return self.space.query(arch)["valid_perf"]
+
+
+def table_loop(make: Callable[[], Any], objective: Any, budget: int, folder: Path, *,
+               graph_hashes: bool) -> tuple[float, int]:
+    """Seconds per trial of one ``run()`` on an SQLite file, and how many distinct architectures it asked."""
+    path = folder / f"table-{time.perf_counter_ns()}.db"
+    start = time.perf_counter()
+    result = run(make(), objective, budget=budget, storage=path, progress=False, graph_hashes=graph_hashes)
+    return (time.perf_counter() - start) / budget, len({t.encoding for t in result.trials})
+
+
+def table_cases() -> list[tuple[str, Any, Callable[[Any], float]]]:
+    """``(name, space, table objective)``: NAS-Bench-201, and NAS-Bench-Graph's cora table where it is installed."""
+    nb201 = nasbench201.space()
+    cases = [("NAS-Bench-201", nb201, Table(nb201))]
+    try:
+        graph = nasbench_graph.space(dataset="cora")
+        GraphTable(graph)(graph.sample(random.Random(0)))  # reads the table once
+        cases.append(("NAS-Bench-Graph cora", graph, GraphTable(graph)))
+    except SpaceError as error:
+        print(f"  (NAS-Bench-Graph skipped: {error})")
+    return cases
+
+
+def table_hashes(budget: int, reps: int) -> None:
+    print(f"\ngraph hashes on a table objective: {budget} trials, SQLite file storage, median of {reps} alternating "
+          "runs")
+    strategies = {"RandomSearch": lambda space: RandomSearch(space, seed=0),
+                  "RegularizedEvolution": lambda space: RegularizedEvolution(space, seed=0, population=20, sample=5)}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for name, space, objective in table_cases():
+            for label, strategy in strategies.items():
+                def make(strategy: Callable[[Any], Any] = strategy, space: Any = space) -> Any:
+                    return strategy(space)
+
+                table_loop(make, objective, min(budget, 50), folder, graph_hashes=True)  # warm-up
+                times: dict[bool, list[float]] = {True: [], False: []}
+                distinct = 0
+                for rep in range(reps):
+                    for hashes in ((True, False) if rep % 2 == 0 else (False, True)):
+                        per, distinct = table_loop(make, objective, budget, folder, graph_hashes=hashes)
+                        times[hashes].append(per)
+                on, off = statistics.median(times[True]), statistics.median(times[False])
+                print(f"  {name:<21} {label:<21} {distinct:4d} distinct: defaults {on * 1e3:7.3f} ms/trial, "
+                      f"graph_hashes=False {off * 1e3:6.3f} ms/trial, ratio {on / off:5.1f}×, "
+                      f"{(on - off) * budget / distinct * 1e3:5.2f} ms per hash "
+                      f"({'meets' if on <= 0.5e-3 else 'MISSES'} ≤ 0.5 ms)")
 
 
 def calibrate(seconds: float) -> int:
@@ -213,13 +296,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials-overhead", type=int, default=500, help="trials per overhead measurement")
     parser.add_argument("--reps", type=int, default=5, help="overhead measurements (median reported)")
+    parser.add_argument("--table-trials", type=int, default=500, help="trials per table-objective measurement")
+    parser.add_argument("--table-reps", type=int, default=5, help="table-objective measurements (median reported)")
     parser.add_argument("--trials", type=int, default=16, help="CPU-bound trials for the speed-up")
     parser.add_argument("--seconds", type=float, default=0.3, help="seconds per CPU-bound trial (one thread)")
     parser.add_argument("--speed-reps", type=int, default=5, help="speed-up measurements (best and median reported)")
     parser.add_argument("--no-ray", action="store_true", help="skip Ray (an optional extra)")
+    parser.add_argument("--no-speedup", action="store_true", help="skip the parallel speed-up")
     args = parser.parse_args()
     overhead(args.trials_overhead, args.reps)
-    speedup(args.trials, args.seconds, args.speed_reps, not args.no_ray)
+    table_hashes(args.table_trials, args.table_reps)
+    if not args.no_speedup:
+        speedup(args.trials, args.seconds, args.speed_reps, not args.no_ray)
 
 
 if __name__ == "__main__":
