@@ -61,6 +61,7 @@ FAST = {  # small settings so that each strategy learns within a 40-trial budget
     "ConstrainedEvolution": {"population": 10, "top_k": 3, "mutations": 5, "crossovers": 5, "mutation_prob": 0.3},
     "Reinforce": {"lr": 0.3},
     "BayesianOptimization": {"initial": 8, "candidates": 30},
+    "NSGA2": {"population": 10, "offspring": 10},
     "PredictorSearch": {"initial": 8, "candidates": 30, "epochs": 30},
 }
 

@@ -26,7 +26,7 @@ OPTIMIZERS = ("adam", "sgd")
 """``wiring.train.OPTIMIZERS``."""
 
 BLACK_BOX = ("RandomSearch", "GridSearch", "RegularizedEvolution", "ConstrainedEvolution", "Reinforce",
-             "BayesianOptimization", "PredictorSearch")
+             "BayesianOptimization", "PredictorSearch", "NSGA2")
 """The keys of ``wiring.search.STRATEGIES``."""
 
 IMAGE_SPACES = ("amoebanet", "darts", "enas", "mnasnet", "nasbench201", "nasnet", "nasrl", "proxyless", "randwire",

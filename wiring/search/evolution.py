@@ -17,8 +17,9 @@ class RegularizedEvolution(Strategy):
     The first ``population`` asks are random samples. Then each ask samples
     ``sample`` members of the population uniformly, mutates the best (by the
     space's mutations) and, when told, the child joins and the **oldest**
-    member leaves (aging). Failed trials (value None) never join. Paper
-    settings: P=100, S=25.
+    member leaves (aging). Failed trials (value None) never join; a trial told
+    with a constraint violation joins but loses every tournament to a feasible
+    one. Paper settings: P=100, S=25.
 
     ``unique=True`` (not in the paper, which may evaluate an architecture
     twice) redraws a sample or mutant already asked, up to ``max_tries``
@@ -43,7 +44,7 @@ class RegularizedEvolution(Strategy):
             self._seeded += 1
             return self._draw(lambda: self.space.sample(self.rng))
         members = [self.population[self.rng.randrange(len(self.population))] for _ in range(self.sample_size)]
-        parent = max(members, key=lambda member: member[1])[0]
+        parent = max(members, key=lambda member: self.rank_key(*member))[0]
         return self._draw(lambda: self.space.mutate(parent, self.rng))
 
     def _draw(self, draw: Any) -> Hashable:
@@ -68,7 +69,8 @@ class ConstrainedEvolution(Strategy):
     ``mutation_prob`` when the space exposes decisions, else one
     ``space.mutate``) and ``crossovers`` children of two random parents;
     candidates already evaluated or violating the constraint are rejected
-    and redrawn. Paper settings: population 50, top-k 10, 25 + 25 per round,
+    and redrawn; trials told with a constraint violation rank after every
+    feasible one. Paper settings: population 50, top-k 10, 25 + 25 per round,
     p = 0.1, 20 iterations (``budget`` = 50 + 19 × 50 trials in the runner).
     """
 
@@ -99,7 +101,8 @@ class ConstrainedEvolution(Strategy):
         return self.queue.pop(0)
 
     def _generation(self) -> list[Hashable]:
-        told = sorted((item for item in self.history if item[1] is not None), key=lambda item: -item[1])
+        told = sorted((item for item in self.history if item[1] is not None), key=lambda item: self.rank_key(*item),
+                      reverse=True)
         parents = [arch for arch, _ in told[:self.top_k]]
         if len(self.history) + len(self.pending) < self.population_size or not parents:
             count = self.population_size if not self.history else self.mutations + self.crossovers

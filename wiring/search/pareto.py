@@ -5,6 +5,7 @@ higher (``"max"``) or lower (``"min"``) is better. Internally everything is
 minimised (maximised objectives are negated). Points with a NaN are dominated
 by every other point and never on a front.
 
+- :func:`dominates`: Pareto dominance of one point over another.
 - :func:`pareto_front`: indices of the non-dominated points.
 - :func:`non_dominated_sort`: all fronts, best first (Deb et al. 2002, fast
   non-dominated sorting).
@@ -51,6 +52,12 @@ def _as_minimised(points: Sequence[Sequence[float]], directions: Sequence[str] |
 def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     """``a`` is no worse than ``b`` in every objective and better in one (minimisation)."""
     return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+
+def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str] | None = None) -> bool:
+    """``a`` is no worse than ``b`` in every objective and better in one (``directions``: all ``"min"``)."""
+    x, y = _as_minimised([a, b], directions)
+    return _dominates(x, y)
 
 
 def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[str] = ("max", "min")) -> list[int]:

@@ -2,7 +2,11 @@
 
 ``arch = strategy.ask()`` proposes an architecture of the space;
 ``strategy.tell(arch, value)`` reports its score (higher is better) or ``None``
-for a failed trial. Several asks may be pending at once. A strategy owns a
+for a failed trial. A strategy with ``multi_objective = True`` (NSGA-II, random
+search) also takes a tuple of values, every one of them to maximise (the runner
+negates the objectives to minimise). ``tell(..., violation=v)`` reports how far
+a trial breaks its constraints (0: feasible): strategies rank infeasible
+trials after every feasible one, the less violating first. Several asks may be pending at once. A strategy owns a
 ``random.Random`` seeded from ``seed`` and touches no global RNG, so the same
 seed and the same told values give the same trajectory: the runner relies on
 this to resume a search by replaying its recorded asks and tells.
@@ -39,7 +43,9 @@ class Strategy(ABC):
         self.seed = seed
         self.rng = random.Random(seed)
         self.pending: list[Hashable] = []
-        self.history: list[tuple[Hashable, float | None]] = []
+        self.history: list[tuple[Hashable, Any]] = []
+        self.violations: dict[str, float] = {}
+        """Constraint violation told for each encoding (absent: 0, feasible)."""
 
     def ask(self) -> Hashable:
         """The next architecture to evaluate."""
@@ -47,23 +53,49 @@ class Strategy(ABC):
         self.pending.append(arch)
         return arch
 
-    def tell(self, arch: Hashable, value: float | None) -> None:
-        """Report the score of an asked architecture (``None``: the trial failed)."""
+    multi_objective = False
+    """Whether :meth:`tell` takes a tuple of values (every one to maximise) besides a single number."""
+
+    def tell(self, arch: Hashable, value: float | tuple[float, ...] | None, *, violation: float = 0.0) -> None:
+        """Report the score of an asked architecture (``None``: the trial failed) and its constraint violation."""
         if arch not in self.pending:
             raise SearchError(f"tell() for an architecture that is not pending: {self.space.encode(arch)!r}")
         if value is not None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-                raise SearchError(f"value must be a number or None, got {value!r}")
-            value = float(value)
+            value = self._checked_value(value)
+        if isinstance(violation, bool) or not isinstance(violation, (int, float)) or not violation >= 0 \
+                or math.isinf(violation):
+            raise SearchError(f"violation must be a finite number >= 0 (0: feasible), got {violation!r}")
         self.pending.remove(arch)
         self.history.append((arch, value))
+        if violation:
+            self.violations[self.space.encode(arch)] = float(violation)
         self._tell(arch, value)
+
+    def _checked_value(self, value: Any) -> float | tuple[float, ...]:
+        if isinstance(value, tuple) and self.multi_objective:
+            if not value or not all(_is_number(v) for v in value):
+                raise SearchError(f"values must be a non-empty tuple of numbers, got {value!r}")
+            return tuple(float(v) for v in value)
+        if not _is_number(value):
+            many = " or a tuple of numbers" if self.multi_objective else ""
+            raise SearchError(f"value must be a number{many} or None, got {value!r}")
+        return float(value)
+
+    def violation(self, arch: Hashable) -> float:
+        """The constraint violation told for ``arch`` (0 when feasible or not told)."""
+        return self.violations.get(self.space.encode(arch), 0.0) if self.violations else 0.0
+
+    def rank_key(self, arch: Hashable, value: float) -> tuple[float, float]:
+        """Sort key of a told single-objective result, higher is better: feasible before infeasible (the less
+        violating first), then by value."""
+        return (-self.violation(arch), value)
 
     @property
     def best(self) -> tuple[Hashable, float] | None:
-        """The best (architecture, value) told so far, or None."""
-        scored = [(a, v) for a, v in self.history if v is not None]
-        return max(scored, key=lambda item: item[1]) if scored else None
+        """The best (architecture, value) told so far (feasible first), or None; a multi-objective strategy has
+        no single best (its :attr:`front` says what is)."""
+        scored = [(a, v) for a, v in self.history if v is not None and not isinstance(v, tuple)]
+        return max(scored, key=lambda item: self.rank_key(*item)) if scored else None
 
     @abstractmethod
     def _ask(self) -> Hashable:
@@ -84,8 +116,14 @@ class Strategy(ABC):
         return arch
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
 class RandomSearch(Strategy):
-    """Uniform samples from the space (its constraint applies)."""
+    """Uniform samples from the space (its constraint applies); any number of objectives."""
+
+    multi_objective = True
 
     def _ask(self) -> Hashable:
         return self.space.sample(self.rng)
