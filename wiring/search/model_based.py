@@ -5,6 +5,11 @@ told (again after every ``refit_every`` new results), score a pool of
 ``candidates`` fresh candidates (a ``mutants`` fraction of them mutants of the
 five best so far, the rest random samples) and ask the best-scoring one not
 asked before.
+
+Optionally (off by default) zero-cost proxies join the surrogate's inputs, as in
+NASLib's zero-cost-augmented predictors: ``proxy_features=("synflow", "nwot")``
+scores every candidate on one seeded minibatch of ``proxy_data`` and appends the
+standardised values (:class:`~wiring.search.proxies.ProxyFeatures`).
 """
 
 from __future__ import annotations
@@ -21,12 +26,20 @@ from torch import nn
 from generators.checks import positive_int
 from spaces.base import Space
 
+from ..data import Dataset
+from .proxies import ProxyFeatures
 from .strategy import SearchError, Strategy
 
 
 class _ModelBased(Strategy):
+    proxy_features: tuple[str, ...] = ()
+    """Zero-cost proxies joining the surrogate's inputs (none by default)."""
+    proxy_data: str | Dataset | None = None
+    """The data the proxies read (set with ``proxy_features``; off, neither enters the setup fingerprint)."""
+
     def __init__(self, space: Any, *, seed: int | None = None, initial: int = 10, candidates: int = 100,
-                 mutants: float = 0.5, refit_every: int = 1) -> None:
+                 mutants: float = 0.5, refit_every: int = 1, proxy_features: Sequence[str] = (),
+                 proxy_data: str | Dataset = "digits") -> None:
         super().__init__(space, seed=seed)
         self.refit_every, self._fitted_on = positive_int("refit_every", refit_every, error=SearchError), 0
         positive_int("initial", initial, error=SearchError)
@@ -35,6 +48,18 @@ class _ModelBased(Strategy):
             raise SearchError(f"mutants must be a fraction in [0, 1], got mutants={mutants!r}")
         self.initial, self.candidates, self.mutant_fraction = initial, candidates, mutants
         self.asked: set[str] = set()
+        if isinstance(proxy_features, str) or not isinstance(proxy_features, Sequence):
+            raise SearchError(f"proxy_features must be a sequence of proxy names, got {proxy_features!r}")
+        self._proxies = None
+        if proxy_features:  # instance attributes only when on: a storage written without proxies still resumes
+            self.proxy_features, self.proxy_data = tuple(proxy_features), proxy_data
+            self._proxies = ProxyFeatures(space, self.proxy_features, proxy_data)
+
+    def _proxy_columns(self, archs: Sequence[Hashable], *, fit: bool) -> np.ndarray | None:
+        """The standardised proxy features of ``archs`` (``fit``: standardised by these), or None without any."""
+        if self._proxies is None:
+            return None
+        return self._proxies.fit(archs) if fit else self._proxies.transform(archs)
 
     def _ask(self) -> Hashable:
         scored = [(a, v) for a, v in self.history if v is not None]
@@ -86,9 +111,10 @@ class BayesianOptimization(_ModelBased):
     """
 
     def __init__(self, space: Any, *, seed: int | None = None, initial: int = 10, candidates: int = 200,
-                 mutants: float = 0.5, xi: float = 0.01, refit_every: int = 1) -> None:
+                 mutants: float = 0.5, xi: float = 0.01, refit_every: int = 1, proxy_features: Sequence[str] = (),
+                 proxy_data: str | Dataset = "digits") -> None:
         super().__init__(space, seed=seed, initial=initial, candidates=candidates, mutants=mutants,
-                         refit_every=refit_every)
+                         refit_every=refit_every, proxy_features=proxy_features, proxy_data=proxy_data)
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
@@ -103,34 +129,41 @@ class BayesianOptimization(_ModelBased):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.gp.fit(np.array([features(self.space, a) for a in archs]), values)
+            self.gp.fit(self._inputs(archs, fit=True), values)
+
+    def _inputs(self, archs: Sequence[Hashable], *, fit: bool) -> np.ndarray:
+        encoded = np.array([features(self.space, a) for a in archs], dtype=float)
+        proxies = self._proxy_columns(archs, fit=fit)
+        return encoded if proxies is None else np.hstack([encoded, proxies])
 
     def _score(self, pool: list[Hashable], best: float) -> np.ndarray:
         from scipy.stats import norm
 
-        mean, std = self.gp.predict(np.array([features(self.space, a) for a in pool]), return_std=True)
+        mean, std = self.gp.predict(self._inputs(pool, fit=False), return_std=True)
         std = np.maximum(std, 1e-9)
         z = (mean - best - self.xi) / std
         return (mean - best - self.xi) * norm.cdf(z) + std * norm.pdf(z)
 
 
 class _GIN(nn.Module):
-    def __init__(self, features: int, hidden: int, layers: int) -> None:
+    def __init__(self, features: int, hidden: int, layers: int, extra: int = 0) -> None:
         super().__init__()
         from torch_geometric.nn import GINConv
 
         dims = [features] + [hidden] * layers
         self.convs = nn.ModuleList(
             GINConv(nn.Sequential(nn.Linear(a, b), nn.ReLU(), nn.Linear(b, b))) for a, b in zip(dims, dims[1:]))
-        self.out = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.out = nn.Sequential(nn.Linear(hidden + extra, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
-    def forward(self, data: Any) -> torch.Tensor:
+    def forward(self, data: Any, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """Predicted scores of a batch of graphs; ``extra`` (graphs × extra) joins the pooled embedding."""
         from torch_geometric.nn import global_add_pool
 
         x = data.x
         for conv in self.convs:
             x = torch.relu(conv(x, data.edge_index))
-        return self.out(global_add_pool(x, data.batch)).squeeze(-1)
+        pooled = global_add_pool(x, data.batch)
+        return self.out(pooled if extra is None else torch.cat([pooled, extra], dim=1)).squeeze(-1)
 
 
 class PredictorSearch(_ModelBased):
@@ -139,14 +172,16 @@ class PredictorSearch(_ModelBased):
     Every architecture becomes ``wiring.to_pyg(space.to_graph(arch))`` (op
     one-hot features, subgraphs expanded); after ``initial`` random asks the
     GIN is retrained (``epochs`` of Adam on standardised scores) before each
-    ask and the best-predicted fresh candidate is asked.
+    ask and the best-predicted fresh candidate is asked. Proxy features
+    (``proxy_features``) join the pooled graph embedding before the output MLP.
     """
 
     def __init__(self, space: Any, *, seed: int | None = None, initial: int = 10, candidates: int = 100,
                  mutants: float = 0.5, hidden: int = 32, layers: int = 3, epochs: int = 60, lr: float = 0.005,
-                 refit_every: int = 1) -> None:
+                 refit_every: int = 1, proxy_features: Sequence[str] = (), proxy_data: str | Dataset = "digits"
+                 ) -> None:
         super().__init__(space, seed=seed, initial=initial, candidates=candidates, mutants=mutants,
-                         refit_every=refit_every)
+                         refit_every=refit_every, proxy_features=proxy_features, proxy_data=proxy_data)
         if not callable(getattr(space, "to_graph", None)):
             raise SearchError(f"PredictorSearch needs a space with to_graph(), got {space!r}")
         self.hidden, self.layers, self.epochs, self.lr = hidden, layers, epochs, lr
@@ -166,13 +201,14 @@ class PredictorSearch(_ModelBased):
 
         batch = Batch.from_data_list([self._data(a) for a in archs])
         target = torch.tensor((values - values.mean()) / (values.std() + 1e-9), dtype=torch.float32)
+        extra = self._extra(archs, fit=True)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.rng.getrandbits(63))
-            self.model = _GIN(batch.x.shape[1], self.hidden, self.layers)
+            self.model = _GIN(batch.x.shape[1], self.hidden, self.layers, 0 if extra is None else extra.shape[1])
             optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
             for _ in range(self.epochs):
                 optimizer.zero_grad()
-                loss = nn.functional.mse_loss(self.model(batch), target)
+                loss = nn.functional.mse_loss(self.model(batch, extra), target)
                 loss.backward()
                 optimizer.step()
         if not math.isfinite(loss.item()):
@@ -182,4 +218,8 @@ class PredictorSearch(_ModelBased):
         from torch_geometric.data import Batch
 
         with torch.no_grad():
-            return self.model(Batch.from_data_list([self._data(a) for a in pool])).numpy()
+            return self.model(Batch.from_data_list([self._data(a) for a in pool]), self._extra(pool, fit=False)).numpy()
+
+    def _extra(self, archs: Sequence[Hashable], *, fit: bool) -> torch.Tensor | None:
+        columns = self._proxy_columns(archs, fit=fit)
+        return None if columns is None else torch.tensor(columns, dtype=torch.float32)
