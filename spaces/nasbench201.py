@@ -19,10 +19,22 @@ the 5 ops with BN without affine (AutoDL's search convs then carry a bias,
 these do not); one α of shape (6, 5) shared by all cells (key ``"cell"``, row =
 edge index). :meth:`~NasBench201Space.derive` takes the argmax of each row,
 ``none`` included, as AutoDL's ``genotype()`` does.
+
+Tables (the benchmark's results, from the user's own files; nothing is
+downloaded): ``table = load_table(path, hp="200")`` reads NAS-Bench-201's
+``.pth``, NATS-Bench's topology ``.pickle.pbz2`` file or ``-simple`` directory,
+or a CSV (:mod:`spaces.nasbench201_table` has the layouts, what each metric
+is and how the files are read without running their code);
+``space(table=table).query(arch, dataset="cifar10", metric=None)`` gives the
+row of :data:`METRICS` (or one metric) of ``arch``, as the official
+``get_more_info(..., hp, is_random=False)`` answers. ``time_cost`` is what the
+official ``simulate_train_eval`` charges (train time + one validation): the
+seconds a simulated clock charges a trial.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +46,8 @@ from wiring import SCHEMA_VERSION
 from .base import Decision, DecisionSpace, supernet_alphas
 from .constraint import Constraint
 from .errors import SpaceError
+from .nasbench201_table import DATASETS, METRICS, Table
+from .nasbench201_table import load as _load
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 """The benchmark's candidate ops, in its order (AutoDL's ``NAS_BENCH_201``)."""
@@ -90,7 +104,8 @@ class NasBench201Space(DecisionSpace):
     name = "nasbench201"
 
     def __init__(self, *, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10,
-                 image_size: int = 32, constraint: Constraint | None = None) -> None:
+                 image_size: int = 32, constraint: Constraint | None = None,
+                 table: Table | str | os.PathLike | None = None) -> None:
         super().__init__(constraint)
         for option, value in (("channels", channels), ("cells_per_stage", cells_per_stage),
                               ("num_classes", num_classes), ("image_size", image_size)):
@@ -102,10 +117,38 @@ class NasBench201Space(DecisionSpace):
         self.channels, self.cells_per_stage = channels, cells_per_stage
         self.num_classes, self.image_size = num_classes, image_size
         self._decisions = [Decision(f"edge{j}_{i}", OPS) for j, i in EDGES]
+        if isinstance(table, (str, os.PathLike)):
+            table = load_table(table)
+        if table is not None and not isinstance(table, Table):
+            raise SpaceError(f"{self.name}: table must be a nasbench201.load_table(path) or a path, got {table!r}")
+        self.table = table
 
     def __repr__(self) -> str:
         return (f"NasBench201Space(channels={self.channels}, cells_per_stage={self.cells_per_stage}, "
-                f"num_classes={self.num_classes}, image_size={self.image_size})")
+                f"num_classes={self.num_classes}, image_size={self.image_size}"
+                + (f", table={self.table!r})" if self.table is not None else ")"))
+
+    # -- table lookups --------------------------------------------------------
+
+    def query(self, arch: Arch, dataset: str = "cifar10", metric: str | None = None) -> dict[str, float] | float:
+        """``arch``'s row on ``dataset`` in the space's table (:data:`METRICS` it has), or its ``metric``.
+
+        :class:`SpaceError` for a non-member, no table, an unknown dataset or metric, or one the table lacks."""
+        self.check(arch)
+        if self.table is None:
+            raise SpaceError(f"{self.name}: query needs a table: nasbench201.space(table=nasbench201.load_table(path))")
+        if metric is not None and metric not in METRICS:
+            raise SpaceError(f"{self.name}: unknown metric={metric!r}; metrics are {list(METRICS)}")
+        if tuple(arch) not in self.table:
+            raise SpaceError(f"{self.name}: {self.table.source}: no results for {self.encode(arch)}"
+                             + (f" at hp={self.table.hp!r}" if self.table.hp else ""))
+        row = self.table.row(tuple(arch), dataset)
+        if metric is None:
+            return row
+        if metric not in row:
+            raise SpaceError(f"{self.name}: {self.table.source}: {self.encode(arch)} has no {metric!r} on "
+                             f"{dataset!r}; it has {list(row)}")
+        return row[metric]
 
     def decisions(self) -> list[Decision]:
         """One decision per edge, in :data:`EDGES` order, over :data:`OPS`."""
@@ -198,9 +241,20 @@ class NasBench201Space(DecisionSpace):
         return G
 
 
+def load_table(path: str | os.PathLike, *, hp: str | int = "200") -> Table:
+    """The results in ``path`` (see :mod:`spaces.nasbench201_table`), filed under this space's architectures;
+    ``hp`` picks the official files' 12- or 200-epoch setting. Bad files: :class:`SpaceError` naming the file."""
+    return _load(path, hp=hp, decode=_DECODER.decode)
+
+
 def space(*, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10, image_size: int = 32,
-          constraint: Constraint | None = None) -> NasBench201Space:
+          constraint: Constraint | None = None, table: Table | str | os.PathLike | None = None) -> NasBench201Space:
     """The NAS-Bench-201 space. Defaults are the benchmark's CIFAR-10 networks (C=16, N=5, 32×32, 10 classes);
-    CIFAR-100 is ``num_classes=100``, ImageNet16-120 ``num_classes=120, image_size=16``."""
+    CIFAR-100 is ``num_classes=100``, ImageNet16-120 ``num_classes=120, image_size=16``. ``table`` (a
+    :func:`load_table` or a path, read at ``hp="200"``) answers :meth:`~NasBench201Space.query`."""
     return NasBench201Space(channels=channels, cells_per_stage=cells_per_stage, num_classes=num_classes,
-                            image_size=image_size, constraint=constraint)
+                            image_size=image_size, constraint=constraint, table=table)
+
+
+_DECODER = NasBench201Space()
+"""Decodes table strings (decoding depends on no option)."""
