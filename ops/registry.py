@@ -210,7 +210,7 @@ def get(name: str) -> OpSpec:
     """The op registered under ``name``; an unknown name lists the known ones."""
     if not isinstance(name, str):
         raise OpError(f"op name must be a string, got {name!r}")
-    spec = _REGISTRY.get(normalise(name))
+    spec = _REGISTRY.get(name) or _REGISTRY.get(normalise(name))  # most names are given normalised
     if spec is None:
         raise OpError(f"unknown op {name!r}; known ops: {', '.join(names())}")
     return spec

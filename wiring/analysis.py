@@ -7,6 +7,7 @@ subgraph, the path of subgraph nodes leading to it).
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections.abc import Hashable, Mapping, Sequence
@@ -82,8 +83,29 @@ def order_key(label: Hashable) -> tuple[int, int, str]:
 
 
 def stable_order(G: nx.DiGraph) -> list[Hashable]:
-    """Topological order, ties broken by :func:`order_key` of the node label."""
-    return list(nx.lexicographical_topological_sort(G, key=order_key))
+    """Topological order, ties broken by :func:`order_key` of the node label, then by insertion order.
+
+    The order of ``networkx.lexicographical_topological_sort(G, key=order_key)``,
+    computed on the adjacency dicts directly (several times faster: it runs for
+    every hash and analysis). A graph with a cycle raises
+    ``networkx.NetworkXUnfeasible``, as networkx does.
+    """
+    succ = G.succ
+    position = {label: i for i, label in enumerate(succ)}
+    indegree = {label: len(preds) for label, preds in G.pred.items()}
+    ready = [(order_key(label), position[label], label) for label, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        label = heapq.heappop(ready)[2]
+        order.append(label)
+        for child in succ[label]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                heapq.heappush(ready, (order_key(child), position[child], child))
+    if len(order) != len(succ):
+        raise nx.NetworkXUnfeasible("Graph contains a cycle")
+    return order
 
 
 def _node(label: Hashable) -> str:

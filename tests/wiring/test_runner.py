@@ -276,14 +276,14 @@ def test_graph_hash_and_hyperparameters_for_joint_and_hparam_spaces():
 
 
 def counting_graph_hash(monkeypatch) -> list[str]:
-    """Make the runner's graph_hash log the graph hashed on each call (its encoding, from ``Toy``'s labels)."""
+    """Make the runner's hash log the graph hashed on each call (its encoding, from ``Toy``'s labels)."""
     calls = []
 
     def counted(G):
         calls.append("-".join(str(OPS.index(G.nodes[i]["op"])) for i in range(len(G) - 2)))
         return wiring.graph_hash(G)
 
-    monkeypatch.setattr(runner_module, "graph_hash", counted)
+    monkeypatch.setattr(runner_module, "structural_hash", counted)
     return calls
 
 
