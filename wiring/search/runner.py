@@ -33,7 +33,7 @@ import math
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
@@ -46,6 +46,8 @@ from spaces.base import Space
 from ..errors import GraphError
 from ..serialise import structural_hash
 from .executors import InlineExecutor, Outcome, ProcessPool, execute_trial, executor_workers
+from .objectives import Objectives
+from .pareto import hypervolume, pareto_front
 from .storage import FORMAT_VERSION, Row, Storage
 from .strategy import SearchError
 
@@ -59,7 +61,10 @@ GRAPH_HASH_CACHE = 1 << 16
 """Graph hashes one run keeps, by encoding (least recently asked dropped first): an architecture asked again is
 not hashed again while its hash is kept. 65,536 entries: every member of NAS-Bench-201 or NAS-Bench-Graph."""
 
-_COMPARED = ("format", "strategy", "settings", "space", "space_settings", "seed", "objective", "objective_settings")
+_COMPARED = ("format", "strategy", "settings", "space", "space_settings", "seed", "objective", "objective_settings",
+             "objectives", "constraints")
+_UNSET = {"objectives": "null", "constraints": "null"}
+"""What a storage written before a setup field existed means by its absence."""
 
 
 # -- records ------------------------------------------------------------------
@@ -124,12 +129,32 @@ class SearchResult:
 
     @property
     def best(self) -> Trial | None:
-        """The complete trial with the highest score (the earliest on ties), or None."""
+        """The complete trial with the highest score (the earliest on ties; feasible ones first), or None."""
         best = None
         for trial in self.complete:
-            if best is None or trial.score > best.score:
+            if best is None or (-_violation(trial), trial.score) > (-_violation(best), best.score):
                 best = trial
         return best
+
+    @property
+    def objectives(self) -> dict[str, str] | None:
+        """The ``objectives`` the search ran with (name -> ``"max"``/``"min"``), or None for one score."""
+        text = self.setup.get("objectives")
+        return json.loads(text) if text else None
+
+    @property
+    def front(self) -> list[Trial]:
+        """The complete feasible trials no other one dominates in :attr:`objectives` (by score for one score)."""
+        objectives = self.objectives or {"score": "max"}
+        feasible = [t for t in self.complete if _violation(t) == 0]
+        points = [tuple(t.score if name == "score" else t.metrics[name] for name in objectives) for t in feasible]
+        return [feasible[i] for i in pareto_front(points, tuple(objectives.values()))]
+
+    def hypervolume(self, reference: Sequence[float]) -> float:
+        """The hypervolume of :attr:`front` in :attr:`objectives` up to ``reference`` (one value per objective)."""
+        objectives = self.objectives or {"score": "max"}
+        points = [tuple(t.score if name == "score" else t.metrics[name] for name in objectives) for t in self.front]
+        return hypervolume(points, reference, tuple(objectives.values()))
 
     def best_so_far(self) -> list[float | None]:
         """For each trial by number, the best score among trials up to it (None before the first success)."""
@@ -193,6 +218,11 @@ class SearchResult:
         path = Path(path)
         fig.savefig(path)
         return path
+
+
+def _violation(trial: Trial) -> float:
+    value = trial.metrics.get("violation", 0.0)
+    return value if isinstance(value, (int, float)) else 0.0
 
 
 def _scalar(value: Any) -> bool:
@@ -330,7 +360,8 @@ class _Live:
 def run(strategy: Any, objective: Callable[[Any], Any], *, budget: int,
         storage: str | os.PathLike[str] | None = None, executor: Executor | None = None, resume: bool = True,
         batch: int | None = None, parallel: int | None = None, timeout: float | None = None,
-        progress: bool = True, graph_hashes: bool = True) -> SearchResult:
+        progress: bool = True, graph_hashes: bool = True, objectives: Mapping[str, str] | None = None,
+        constraints: Callable[[dict[str, Any]], Sequence[float]] | None = None) -> SearchResult:
     """Run ``strategy`` against ``objective`` for ``budget`` trials in all; every trial is recorded in ``storage``.
 
     Parameters
@@ -378,12 +409,30 @@ def run(strategy: Any, objective: Callable[[Any], Any], *, budget: int,
         :data:`GRAPH_HASH_CACHE` kept), so a repeated architecture costs nothing;
         ``False`` skips it.
 
+    objectives
+        Several objectives: name -> ``"max"`` or ``"min"``, in order, e.g.
+        ``{"accuracy": "max", "params": "min"}``; the objective returns a dict
+        holding each. The strategy is told their tuple, each turned so that
+        higher is better (a strategy with ``multi_objective``, e.g. ``NSGA2``,
+        for more than one); ``score`` holds the first one, turned likewise.
+        See :class:`~wiring.search.objectives.Objectives`.
+    constraints
+        ``constraints(result) -> sequence of numbers``, feasible when every one
+        is <= 0 (Optuna's ``constraints_func``): the result gains
+        ``"constraints"`` and ``"violation"``, infeasible trials are kept and
+        told with their violation, so strategies rank them after feasible ones.
+
     Returns
     -------
     SearchResult
         All trials of the storage (by number), the best, ``table()`` and ``plot(path)``.
     """
     _check_run_args(strategy, objective, budget, batch, parallel, timeout, executor)
+    goals = Objectives(objective, objectives, constraints) if objectives is not None or constraints else None
+    if goals is not None and goals.objectives and len(goals.objectives) > 1 and \
+            not getattr(strategy, "multi_objective", False):
+        raise SearchError(f"{type(strategy).__name__} optimises one score; for {len(goals.objectives)} objectives "
+                          f"use a multi-objective strategy (NSGA2, RandomSearch) or combine them into one score")
     own_executor = executor is None
     executor = InlineExecutor() if executor is None else executor
     width = parallel if parallel is not None else executor_workers(executor)
@@ -392,7 +441,7 @@ def run(strategy: Any, objective: Callable[[Any], Any], *, budget: int,
     store = Storage(storage)
     try:
         driver = _Driver(strategy, objective, store, executor, budget=budget, batch=batch, width=width,
-                         timeout=timeout, progress=progress, graph_hashes=graph_hashes)
+                         timeout=timeout, progress=progress, graph_hashes=graph_hashes, goals=goals)
         driver.prepare(resume)
         driver.drive()
         return driver.result()
@@ -458,10 +507,11 @@ def _check_picklable(objective: Any) -> None:
 class _Driver:
     def __init__(self, strategy: Any, objective: Callable[[Any], Any], store: Storage, executor: Executor, *,
                  budget: int, batch: int | None, width: int, timeout: float | None, progress: bool,
-                 graph_hashes: bool) -> None:
+                 graph_hashes: bool, goals: Objectives | None = None) -> None:
         self.strategy = strategy
         self.space = strategy.space
-        self.objective = objective
+        self.objective = objective if goals is None else goals
+        self.goals = goals
         self.store = store
         self.executor = executor
         self.budget = budget
@@ -471,6 +521,9 @@ class _Driver:
         self.graph_hashes = graph_hashes and callable(getattr(self.space, "to_graph", None))
         self.show_progress = progress
         self.setup = fingerprint(strategy, objective)
+        self.setup["objectives"] = json.dumps(None if goals is None else goals.objectives)
+        self.setup["constraints"] = json.dumps(None if goals is None or goals.constraints is None
+                                               else ".".join(_qualname(goals.constraints)))
         self.seq = 0
         self.asked = 0
         self.live: dict[int, _Live] = {}
@@ -499,7 +552,7 @@ class _Driver:
     def _check_setup(self, stored: dict[str, str]) -> None:
         where = f"storage {str(self.store.path)!r}" if self.store.path else "the storage"
         for key in _COMPARED:
-            old, new = stored.get(key), self.setup[key]
+            old, new = stored.get(key, _UNSET.get(key)), self.setup[key]
             if old != new:
                 raise SearchError(f"{where} was written by a different search setup: {key} was {old}, now {new}; "
                                   "use a new storage for a new search")
@@ -531,7 +584,7 @@ class _Driver:
                 raise SearchError(f"storage {str(self.store.path)!r} is damaged: trial {row.number} is told (tell_seq "
                                   f"{row.tell_seq}) before it is asked (ask_seq {row.ask_seq})")
             else:
-                self.strategy.tell(archs[row.number], row.score if row.status == "complete" else None)
+                self._tell_strategy(archs[row.number], row.status, row.score, row.metrics)
         self.archs = archs
         self.seq = max([seq for seq, _, _ in events], default=-1) + 1
         self.asked = len(rows)
@@ -694,7 +747,7 @@ class _Driver:
                 continue  # already told
             outcome = live.outcome
             seq = self._next_seq()
-            self.strategy.tell(live.arch, outcome.score if outcome.status == "complete" else None)
+            self._tell_strategy(live.arch, outcome.status, outcome.score, outcome.metrics)
             del self.live[live.number]
             if self.batch is None:
                 self._store_outcome(live, seq)
@@ -703,6 +756,19 @@ class _Driver:
                 tells.append((live.number, seq))
         if tells:
             self.store.told(tells)
+
+    def _tell_strategy(self, arch: Hashable, status: str, score: float | None, metrics: dict[str, Any]) -> None:
+        """Tell a finished trial: its score, or its objectives' tuple, and its constraint violation."""
+        if status != "complete":
+            self.strategy.tell(arch, None)
+            return
+        goals = self.goals
+        value = goals.values(metrics) if goals is not None and goals.objectives and len(goals.objectives) > 1 \
+            else score
+        if goals is not None and goals.constraints:
+            self.strategy.tell(arch, value, violation=float(metrics.get("violation", 0.0)))
+        else:  # a strategy of one's own may take no violation
+            self.strategy.tell(arch, value)
 
     def _store_outcome(self, live: _Live, tell_seq: int | None) -> None:
         o = live.outcome
