@@ -13,6 +13,7 @@ from .model_based import BayesianOptimization, PredictorSearch
 from .nsga2 import NSGA2
 from .objectives import MnasNetReward, mnasnet_reward
 from .pareto import crowding_distance, dominates, hypervolume, non_dominated_sort, pareto_front
+from .proxies import ZeroCostEvaluator
 from .reinforce import Reinforce
 from .runner import SearchResult, Trial, load_result, run
 from .strategy import RandomSearch, SearchError, Strategy
@@ -23,7 +24,7 @@ STRATEGIES = {cls.__name__: cls for cls in (RandomSearch, GridSearch, Regularize
 
 __all__ = ["NSGA2", "STRATEGIES", "BayesianOptimization", "Categorical", "ConstrainedEvolution", "Float", "GridSearch",
            "HyperparameterSpace", "Int", "Joint", "MnasNetReward", "PredictorSearch", "RandomSearch", "Reinforce",
-           "RegularizedEvolution", "SearchError", "Strategy", "mnasnet_reward",
+           "RegularizedEvolution", "SearchError", "Strategy", "ZeroCostEvaluator", "mnasnet_reward",
            # Pareto dominance
            "crowding_distance", "dominates", "hypervolume", "non_dominated_sort", "pareto_front",
            # the trial runner
