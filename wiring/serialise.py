@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -295,7 +296,9 @@ def load(path: str | os.PathLike) -> tuple[nx.DiGraph, CompiledGraph | None]:
     Uses ``torch.load(weights_only=True)``: no code in the file runs.
     """
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a damaged file makes torch warn before it fails: our error says it
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise GraphError(f"{path}: no such file") from None
     except Exception as error:  # torch raises many types for a corrupt file

@@ -101,9 +101,12 @@ def test_damaged_json_text_is_refused_or_read_as_it_is(name, data):
     assert wiring.to_json(G) == wiring.to_json(wiring.from_json(damaged))  # read as written, deterministically
 
 
-def _flip(data: bytes, offset: int, bit: int) -> bytes:
-    damaged = bytearray(data)
-    damaged[offset] ^= 1 << bit
+def _damaged(content: bytes, data: st.DataObject) -> bytes:
+    """``content`` with one drawn bit flipped, or cut short at a drawn length."""
+    if data.draw(st.booleans()):
+        return content[:data.draw(st.integers(0, len(content) - 1))]
+    damaged = bytearray(content)
+    damaged[data.draw(st.integers(0, len(content) - 1))] ^= 1 << data.draw(st.integers(0, 7))
     return bytes(damaged)
 
 
@@ -130,10 +133,8 @@ def saved(tmp_path_factory) -> tuple[Path, bytes]:
 def test_a_saved_model_with_a_flipped_bit_or_cut_short_is_refused_naming_the_file_or_loads_the_same(
         saved, tmp_path, data):
     good, content = saved
-    damaged = (_flip(content, data.draw(st.integers(0, len(content) - 1)), data.draw(st.integers(0, 7)))
-               if data.draw(st.booleans()) else content[:data.draw(st.integers(0, len(content) - 1))])
     path = tmp_path / "damaged.pt"
-    path.write_bytes(damaged)
+    path.write_bytes(_damaged(content, data))
     with bounded():
         try:
             G, model = wiring.load(path)
@@ -157,10 +158,8 @@ def checkpoint(tmp_path_factory) -> tuple[Path, bytes]:
 def test_a_checkpoint_with_a_flipped_bit_or_cut_short_is_refused_naming_the_file_or_reads_the_same(
         checkpoint, tmp_path, data):
     good, content = checkpoint
-    damaged = (_flip(content, data.draw(st.integers(0, len(content) - 1)), data.draw(st.integers(0, 7)))
-               if data.draw(st.booleans()) else content[:data.draw(st.integers(0, len(content) - 1))])
     path = tmp_path / "damaged.ckpt"
-    path.write_bytes(damaged)
+    path.write_bytes(_damaged(content, data))
     with bounded():
         try:
             state = read(path)
