@@ -120,3 +120,15 @@ def test_argument_errors():
     for bad in ("accuracy", "accuracy:up", "a:max,a:min", ""):
         with pytest.raises(SearchError, match="--objectives takes name:max or name:min"):
             parse_objectives(bad)
+
+
+def test_the_cli_searches_several_objectives_and_prints_the_front(capsys):
+    from wiring.cli import main
+
+    assert main(["search", "--space", "nasbench_graph", "--strategy", "nsga2", "--budget", "8",
+                 "--objectives", "accuracy:max,para:min", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front (accuracy max, para min):" in out and "accuracy 0." in out
+    assert main(["search", "--space", "nasbench_graph", "--strategy", "regularizedevolution", "--budget", "2",
+                 "--objectives", "accuracy:max,para:min", "--quiet"]) != 0
+    assert "optimises one score" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import spaces
 from ..errors import GraphError
 from ..search import STRATEGIES, SearchError, make_executor, run
 from ..search.evaluators import TabularEvaluator, TrainingEvaluator
+from ..search.objectives import parse_objectives
 from . import oneshot
 from .args import assignments
 from .search import BLACK_BOX_ONLY, ONE_SHOT_ONLY, STRATEGY_NAMES
@@ -49,15 +50,24 @@ def _black_box(args: argparse.Namespace) -> int:
     else:
         objective = TrainingEvaluator(space, dataset=args.dataset, epochs=args.epochs,
                                       data_fraction=args.data_fraction, seed=args.seed, optimizer="adam", lr=0.01)
+    objectives = None if args.objectives is None else parse_objectives(args.objectives)
+    if objectives is not None:
+        objective = WithAccuracy(objective)
     executor = None if args.executor == "inline" else make_executor(args.executor, args.workers,
                                                                        address=args.ray_address)
     try:
         result = run(strategy, objective, budget=args.budget, storage=args.storage, executor=executor,
-                     timeout=args.timeout, progress=not args.quiet)
+                     timeout=args.timeout, progress=not args.quiet, objectives=objectives)
     finally:
         if executor is not None:
             executor.shutdown()
     print(result.table(limit=10, sort="score"))
+    if objectives is not None:
+        front = result.front
+        print(f"\nPareto front ({', '.join(f'{n} {d}' for n, d in objectives.items())}): {len(front)} trials")
+        for trial in front:
+            print(f"  #{trial.number}  " + "  ".join(f"{n} {trial.metrics[n]:.4g}" for n in objectives)
+                  + f"  {trial.encoding}")
     best = result.best
     if best is not None:
         print(f"\nbest: {best.encoding}  score {best.score:.4f}")
@@ -65,3 +75,14 @@ def _black_box(args: argparse.Namespace) -> int:
         result.plot(args.plot)
         print(f"wrote {args.plot}")
     return 0
+
+
+class WithAccuracy:
+    """An evaluator whose result also names its score ``accuracy`` (what ``--objectives`` calls it)."""
+
+    def __init__(self, evaluator: Any) -> None:
+        self.evaluator = evaluator
+
+    def __call__(self, arch: Any) -> dict[str, Any]:
+        result = dict(self.evaluator(arch))
+        return {**result, "accuracy": result["score"]}

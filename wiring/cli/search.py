@@ -13,7 +13,8 @@ from typing import Any
 from .catalog import BLACK_BOX, DATASETS, IMAGE_SPACES, SPACES, STRATEGIES
 
 STRATEGY_NAMES = {name.lower(): name for name in BLACK_BOX}
-BLACK_BOX_ONLY = {"budget": 20, "executor": "inline", "workers": 2, "ray_address": None, "timeout": None}
+BLACK_BOX_ONLY = {"budget": 20, "executor": "inline", "workers": 2, "ray_address": None, "timeout": None,
+                  "objectives": None}
 """Options of black-box strategies only, with their defaults: a one-shot search refuses other values."""
 ONE_SHOT_ONLY = {"param": [], "save": None, "retrain_epochs": 0}
 """Options of one-shot strategies only, with their defaults: a black-box search refuses other values."""
@@ -58,6 +59,10 @@ def add_parser(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]
                    help="black-box: workers of the process pool or Ray")
     p.add_argument("--ray-address", help="black-box: address of an existing Ray cluster")
     p.add_argument("--timeout", type=float, help="black-box: seconds per trial")
+    p.add_argument("--objectives", metavar="NAME:DIR,...",
+                   help="black-box: several objectives, e.g. accuracy:max,params:min (names: accuracy, "
+                        "test_accuracy, params, macs, and nasbench_graph's table columns); the table then lists "
+                        "the Pareto front; use a multi-objective strategy (nsga2, randomsearch)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="one-shot: a strategy setting passed to its constructor, e.g. --param batch_size=32 "
                         "--param device=cuda (repeatable; a wrong name lists the valid ones)")
