@@ -132,3 +132,12 @@ def test_the_cli_searches_several_objectives_and_prints_the_front(capsys):
     assert main(["search", "--space", "nasbench_graph", "--strategy", "regularizedevolution", "--budget", "2",
                  "--objectives", "accuracy:max,para:min", "--quiet"]) != 0
     assert "optimises one score" in capsys.readouterr().err
+
+
+def test_the_front_plot_is_written_and_needs_two_objectives(tmp_path):
+    result = run(nsga2(), two, budget=10, objectives=OBJECTIVES, constraints=small, progress=False)
+    path = result.plot_front(tmp_path / "front.png")
+    assert path.stat().st_size > 1000 and path.read_bytes()[:4] == b"\x89PNG"
+    single = run(RandomSearch(Toy(), seed=0), two, budget=2, objectives={"accuracy": "max"}, progress=False)
+    with pytest.raises(SearchError, match="needs a search run with two or more objectives"):
+        single.plot_front(tmp_path / "no.png")

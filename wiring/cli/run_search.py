@@ -72,7 +72,7 @@ def _black_box(args: argparse.Namespace) -> int:
     if best is not None:
         print(f"\nbest: {best.encoding}  score {best.score:.4f}")
     if args.plot:
-        result.plot(args.plot)
+        result.plot_front(args.plot) if objectives is not None else result.plot(args.plot)
         print(f"wrote {args.plot}")
     return 0
 

@@ -150,6 +150,10 @@ class SearchResult:
         points = [tuple(t.score if name == "score" else t.metrics[name] for name in objectives) for t in feasible]
         return [feasible[i] for i in pareto_front(points, tuple(objectives.values()))]
 
+    def plot_front(self, path: str | os.PathLike[str]) -> Path:
+        """Save every trial in the first two :attr:`objectives`, the Pareto front joined, as an image; its path."""
+        return _front_plot(self, path)
+
     def hypervolume(self, reference: Sequence[float]) -> float:
         """The hypervolume of :attr:`front` in :attr:`objectives` up to ``reference`` (one value per objective)."""
         objectives = self.objectives or {"score": "max"}
@@ -218,6 +222,37 @@ class SearchResult:
         path = Path(path)
         fig.savefig(path)
         return path
+
+
+def _front_plot(result: SearchResult, path: str | os.PathLike[str]) -> Path:
+    """The first two objectives of every complete trial, the feasible Pareto front joined, as an image."""
+    from matplotlib.figure import Figure
+
+    objectives = result.objectives
+    if not objectives or len(objectives) < 2:
+        raise SearchError("plot_front() needs a search run with two or more objectives (run(objectives=...))")
+    x, y = list(objectives)[:2]
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.add_subplot()
+    feasible = [t for t in result.complete if _violation(t) == 0]
+    infeasible = [t for t in result.complete if _violation(t) > 0]
+    ax.scatter([t.metrics[x] for t in feasible], [t.metrics[y] for t in feasible], s=12, alpha=0.5,
+               color="tab:gray", label="trial")
+    if infeasible:
+        ax.scatter([t.metrics[x] for t in infeasible], [t.metrics[y] for t in infeasible], s=14, marker="x",
+                   color="tab:red", label="infeasible")
+    front = sorted(result.front, key=lambda t: t.metrics[x])
+    ax.plot([t.metrics[x] for t in front], [t.metrics[y] for t in front], "o-", color="tab:blue",
+            label=f"Pareto front ({len(front)})")
+    ax.set_xlabel(f"{x} ({objectives[x]})")
+    ax.set_ylabel(f"{y} ({objectives[y]})")
+    ax.set_title("Pareto front")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    return path
 
 
 def _violation(trial: Trial) -> float:
