@@ -141,3 +141,25 @@ def test_the_front_plot_is_written_and_needs_two_objectives(tmp_path):
     single = run(RandomSearch(Toy(), seed=0), two, budget=2, objectives={"accuracy": "max"}, progress=False)
     with pytest.raises(SearchError, match="needs a search run with two or more objectives"):
         single.plot_front(tmp_path / "no.png")
+
+
+def costly(arch: tuple) -> dict:
+    return {**two(arch), "score": two(arch)["accuracy"], "time_cost": 10.0 + arch[0]}
+
+
+@pytest.mark.parametrize("batch", [None, 2])
+def test_a_time_budget_charges_each_trial_its_simulated_cost_and_resumes_counting_it(tmp_path, batch):
+    db = tmp_path / "s.db"
+    result = run(RandomSearch(Toy(), seed=0), costly, budget=100, time_budget=35, storage=db, batch=batch,
+                 progress=False)
+    k = batch or 1  # with batches the budget is checked between batches: the last batch crosses it
+    costs = [t.metrics["time_cost"] for t in result.trials]
+    assert len(costs) % k == 0 and sum(costs[:-k]) < 35 <= sum(costs)
+    resumed = run(RandomSearch(Toy(), seed=0), costly, budget=100, time_budget=70, storage=db, batch=batch,
+                  progress=False)
+    more = [t.metrics["time_cost"] for t in resumed.trials]
+    assert resumed.trials[:len(costs)] == result.trials
+    assert len(more) % k == 0 and sum(more[:-k]) < 70 <= sum(more)
+    assert len(run(RandomSearch(Toy(), seed=0), costly, budget=3, time_budget=10**6, progress=False).trials) == 3
+    with pytest.raises(SearchError, match="time_budget must be a positive number of seconds"):
+        run(RandomSearch(Toy(), seed=0), costly, budget=3, time_budget=0, progress=False)

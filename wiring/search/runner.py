@@ -396,7 +396,8 @@ def run(strategy: Any, objective: Callable[[Any], Any], *, budget: int,
         storage: str | os.PathLike[str] | None = None, executor: Executor | None = None, resume: bool = True,
         batch: int | None = None, parallel: int | None = None, timeout: float | None = None,
         progress: bool = True, graph_hashes: bool = True, objectives: Mapping[str, str] | None = None,
-        constraints: Callable[[dict[str, Any]], Sequence[float]] | None = None) -> SearchResult:
+        constraints: Callable[[dict[str, Any]], Sequence[float]] | None = None, time_budget: float | None = None,
+        time_metric: str = "time_cost") -> SearchResult:
     """Run ``strategy`` against ``objective`` for ``budget`` trials in all; every trial is recorded in ``storage``.
 
     Parameters
@@ -457,12 +458,23 @@ def run(strategy: Any, objective: Callable[[Any], Any], *, budget: int,
         ``"constraints"`` and ``"violation"``, infeasible trials are kept and
         told with their violation, so strategies rank them after feasible ones.
 
+    time_budget
+        Stop asking once the finished trials have cost this many seconds (``budget`` still caps the count). A
+        trial costs its ``time_metric`` entry where the objective reports one (a table's training time, as
+        NAS-Bench-201's ``time_cost``: a simulated clock, as Syne Tune's simulated backend), else its wall-clock
+        duration. The trial that crosses the budget is kept; a resumed search counts the stored trials' costs.
+    time_metric
+        The metric holding a trial's simulated cost in seconds.
+
     Returns
     -------
     SearchResult
         All trials of the storage (by number), the best, ``table()`` and ``plot(path)``.
     """
     _check_run_args(strategy, objective, budget, batch, parallel, timeout, executor)
+    if time_budget is not None and (isinstance(time_budget, bool) or not isinstance(time_budget, (int, float))
+                                    or not time_budget > 0 or math.isinf(time_budget)):
+        raise SearchError(f"time_budget must be a positive number of seconds or None, got time_budget={time_budget!r}")
     goals = Objectives(objective, objectives, constraints) if objectives is not None or constraints else None
     if goals is not None and goals.objectives and len(goals.objectives) > 1 and \
             not getattr(strategy, "multi_objective", False):
@@ -476,7 +488,8 @@ def run(strategy: Any, objective: Callable[[Any], Any], *, budget: int,
     store = Storage(storage)
     try:
         driver = _Driver(strategy, objective, store, executor, budget=budget, batch=batch, width=width,
-                         timeout=timeout, progress=progress, graph_hashes=graph_hashes, goals=goals)
+                         timeout=timeout, progress=progress, graph_hashes=graph_hashes, goals=goals,
+                         time_budget=time_budget, time_metric=time_metric)
         driver.prepare(resume)
         driver.drive()
         return driver.result()
@@ -542,11 +555,13 @@ def _check_picklable(objective: Any) -> None:
 class _Driver:
     def __init__(self, strategy: Any, objective: Callable[[Any], Any], store: Storage, executor: Executor, *,
                  budget: int, batch: int | None, width: int, timeout: float | None, progress: bool,
-                 graph_hashes: bool, goals: Objectives | None = None) -> None:
+                 graph_hashes: bool, goals: Objectives | None = None, time_budget: float | None = None,
+                 time_metric: str = "time_cost") -> None:
         self.strategy = strategy
         self.space = strategy.space
         self.objective = objective if goals is None else goals
         self.goals = goals
+        self.time_budget, self.time_metric, self.spent = time_budget, time_metric, 0.0
         self.store = store
         self.executor = executor
         self.budget = budget
@@ -627,6 +642,7 @@ class _Driver:
             if row.status in ("complete", "failed"):
                 self.finished += 1
                 self.failures += row.status == "failed"
+                self.spent += self._charge(row.metrics, row.duration)
                 if row.status == "complete" and (self.best is None or row.score > self.best):
                     self.best = row.score
             if row.tell_seq is None:
@@ -663,7 +679,7 @@ class _Driver:
                 waiting = [live for live in self._sorted_live() if live.future is None and live.outcome is None]
                 if waiting:
                     self._submit(waiting[0])
-                elif self.asked < self.budget:
+                elif self._may_ask():
                     self._submit(self._ask())
                 else:
                     break
@@ -675,7 +691,7 @@ class _Driver:
         while True:
             if self.live:  # an interrupted batch: complete it up to the batch boundary
                 target = min(self.budget, -(-self.asked // self.batch) * self.batch)
-            elif self.asked < self.budget:
+            elif self._may_ask():
                 target = min(self.budget, self.asked + self.batch)
             else:
                 return
@@ -816,6 +832,7 @@ class _Driver:
         live.counted = True
         outcome = live.outcome
         self.finished += 1
+        self.spent += self._charge(outcome.metrics, outcome.duration)
         if outcome.status == "failed":
             self.failures += 1
         elif self.best is None or outcome.score > self.best:
@@ -823,6 +840,17 @@ class _Driver:
         if self.bar is not None:
             self.bar.update(1)
             self._bar_postfix()
+
+    def _charge(self, metrics: dict[str, Any], duration: float | None) -> float:
+        """What a finished trial costs the time budget: its ``time_metric`` (simulated), else its duration."""
+        value = metrics.get(self.time_metric)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+            return float(value)
+        return duration or 0.0
+
+    def _may_ask(self) -> bool:
+        """Whether the trial budget and the time budget both allow another ask."""
+        return self.asked < self.budget and (self.time_budget is None or self.spent < self.time_budget)
 
     def _interrupt(self) -> None:
         unfinished = [live for live in self.live.values() if live.outcome is None]
