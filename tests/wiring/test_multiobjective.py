@@ -163,3 +163,38 @@ def test_a_time_budget_charges_each_trial_its_simulated_cost_and_resumes_countin
     assert len(run(RandomSearch(Toy(), seed=0), costly, budget=3, time_budget=10**6, progress=False).trials) == 3
     with pytest.raises(SearchError, match="time_budget must be a positive number of seconds"):
         run(RandomSearch(Toy(), seed=0), costly, budget=3, time_budget=0, progress=False)
+
+
+def test_parego_weights_are_the_simplex_lattice_drawn_uniformly():
+    import random as random_module
+    from collections import Counter
+
+    from wiring.search.model_based import parego_weights
+
+    rng = random_module.Random(0)
+    for k, count in ((2, 11), (3, 15)):
+        drawn = Counter(tuple(parego_weights(k, rng)) for _ in range(200 * count))
+        assert len(drawn) == count and all(abs(sum(w) - 1) < 1e-12 and min(w) >= 0 for w in drawn)
+        assert max(drawn.values()) < 1.5 * min(drawn.values())
+
+
+def test_parego_scalarises_normalised_objectives_by_augmented_tchebycheff():
+    from wiring.search import BayesianOptimization
+
+    strategy = BayesianOptimization(Toy(), seed=0, initial=3, candidates=5, scalarisation="parego")
+    archs = [strategy.ask() for _ in range(3)]
+    for arch, value in zip(archs, [(1.0, -10.0), (0.0, 0.0), (0.5, -5.0)]):
+        strategy.tell(arch, value)
+    strategy.rng.sample = lambda population, k: [3][:k]  # the weight vector (0.2, 0.8)
+    scalars = [v for _, v in strategy._scored()]
+    # costs (-acc, params) normalised: (0, 1), (1, 0), (0.5, 0.5); max λf + 0.05 Σ λf
+    expected = [-(0.8 + 0.05 * 0.8), -(0.2 + 0.05 * 0.2), -(0.4 + 0.05 * 0.5)]
+    assert scalars == pytest.approx(expected)
+    assert "scalarisation" not in vars(BayesianOptimization(Toy(), seed=0))  # off: not in the setup
+    result = run(BayesianOptimization(Toy(), seed=0, initial=4, candidates=10, scalarisation="parego"), two,
+                 budget=8, objectives=OBJECTIVES, progress=False)
+    assert len(result.complete) == 8 and result.front
+    with pytest.raises(SearchError, match="BayesianOptimization optimises one score"):
+        run(BayesianOptimization(Toy(), seed=0), two, budget=2, objectives=OBJECTIVES, progress=False)
+    with pytest.raises(SearchError, match="scalarisation must be None or 'parego'"):
+        BayesianOptimization(Toy(), scalarisation="weighted")

@@ -32,6 +32,8 @@ from .strategy import SearchError, Strategy
 
 
 class _ModelBased(Strategy):
+    scalarisation: str | None = None
+    """``"parego"``: several objectives, scalarised afresh at every ask (set only when on, see BayesianOptimization)."""
     proxy_features: tuple[str, ...] = ()
     """Zero-cost proxies joining the surrogate's inputs (none by default)."""
     proxy_data: str | Dataset | None = None
@@ -61,11 +63,15 @@ class _ModelBased(Strategy):
             return None
         return self._proxies.fit(archs) if fit else self._proxies.transform(archs)
 
+    def _scored(self) -> list[tuple[Hashable, float]]:
+        """The told (architecture, value) pairs the surrogate fits."""
+        return [(a, v) for a, v in self.history if v is not None]
+
     def _ask(self) -> Hashable:
-        scored = [(a, v) for a, v in self.history if v is not None]
+        scored = self._scored()
         if len(scored) < self.initial:
             return self._unseen(lambda: self.space.sample(self.rng), self.asked, 100)
-        if not self._fitted_on or len(scored) - self._fitted_on >= self.refit_every:
+        if not self._fitted_on or len(scored) - self._fitted_on >= self.refit_every or self.scalarisation:
             self._fit([a for a, _ in scored], np.array([v for _, v in scored], dtype=float))
             self._fitted_on = len(scored)
         best = [a for a, _ in sorted(scored, key=lambda item: -item[1])[:5]]
@@ -95,6 +101,15 @@ class _ModelBased(Strategy):
         """Acquisition score of each candidate (higher is asked first)."""
 
 
+def parego_weights(k: int, rng: Any) -> np.ndarray:
+    """A weight vector drawn uniformly from ParEGO's simplex lattice: k non-negative multiples of 1/s summing to
+    1 (s = 10 for 2 objectives, 4 for more; Knowles 2006)."""
+    s = 10 if k == 2 else 4
+    cuts = sorted(rng.sample(range(1, s + k), k - 1))  # stars and bars: a uniform draw of the lattice
+    parts = [b - a - 1 for a, b in zip([0, *cuts], [*cuts, s + k])]
+    return np.array(parts, dtype=float) / s
+
+
 def features(space: Any, arch: Hashable) -> list[float]:
     """``space.features(arch)``: one-hot per decision, numeric hyperparameters as values in [0, 1] (a space of the
     protocol not derived from :class:`spaces.base.Space` gets its default)."""
@@ -112,15 +127,34 @@ class BayesianOptimization(_ModelBased):
 
     def __init__(self, space: Any, *, seed: int | None = None, initial: int = 10, candidates: int = 200,
                  mutants: float = 0.5, xi: float = 0.01, refit_every: int = 1, proxy_features: Sequence[str] = (),
-                 proxy_data: str | Dataset = "digits") -> None:
+                 proxy_data: str | Dataset = "digits", scalarisation: str | None = None) -> None:
         super().__init__(space, seed=seed, initial=initial, candidates=candidates, mutants=mutants,
                          refit_every=refit_every, proxy_features=proxy_features, proxy_data=proxy_data)
+        if scalarisation not in (None, "parego"):
+            raise SearchError(f"scalarisation must be None or 'parego', got scalarisation={scalarisation!r}")
+        if scalarisation:  # instance attributes only when on: storages written before still resume
+            self.scalarisation, self.multi_objective = scalarisation, True
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
         self.xi = xi
         self.gp = GaussianProcessRegressor(ConstantKernel() * Matern(nu=2.5) + WhiteKernel(), normalize_y=True,
                                            random_state=self.rng.getrandbits(31))
+
+    def _scored(self) -> list[tuple[Hashable, float]]:
+        """ParEGO (Knowles 2006): with several objectives, each told tuple becomes one number under a weight
+        vector drawn afresh at every ask from the simplex lattice (s = 10 for 2 objectives, 4 above), on
+        objectives normalised to [0, 1] over the told trials, by the augmented Tchebycheff function
+        max_j λ_j f_j + 0.05 Σ_j λ_j f_j (f to minimise; negated here, as the GP maximises)."""
+        told = super()._scored()
+        if not self.scalarisation or not told or not isinstance(told[0][1], tuple):
+            return told
+        costs = np.array([[-v for v in values] for _, values in told], dtype=float)
+        low, span = costs.min(axis=0), np.ptp(costs, axis=0)
+        normalised = (costs - low) / np.where(span > 0, span, 1.0)
+        weights = parego_weights(costs.shape[1], self.rng)
+        scalar = (normalised * weights).max(axis=1) + 0.05 * (normalised * weights).sum(axis=1)
+        return [(arch, -float(v)) for (arch, _), v in zip(told, scalar)]
 
     def _fit(self, archs: list[Hashable], values: np.ndarray) -> None:
         import warnings
