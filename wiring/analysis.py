@@ -130,7 +130,8 @@ def analyse(G: Any, input_shapes: Mapping[int, Shape] | None = None, *, where: s
     ``alphas`` collects α shapes across nesting so that shared keys agree, ``decisions`` the
     decision names so that each names one α row;
     ``in_edges`` is the in-degree of the subgraph node ``G`` is nested in; ``enclosing`` the ids of the
-    graphs ``G`` is nested in (a graph inside itself, or nesting deeper than :data:`wiring.limits.MAX_NESTING`, is refused).
+    graphs ``G`` is nested in (a graph inside itself, or nesting deeper than
+    :data:`wiring.limits.MAX_NESTING`, is refused).
     """
     _check_structure(G, where)
     order = stable_order(G)
@@ -246,8 +247,8 @@ def _infer(info: NodeInfo, input_shapes: Mapping[int, Shape] | None, where: str,
         if id(params["graph"]) in enclosing:
             raise _fail(where, f"subgraph {_node(label)} contains the graph it is part of: a graph cannot hold itself")
         if len(enclosing) > limits.MAX_NESTING:
-            raise _fail(where, f"subgraph {_node(label)}: subgraphs nested deeper than {limits.MAX_NESTING} levels (raise "
-                               f"wiring.limits.MAX_NESTING to allow more)")
+            raise _fail(where, f"subgraph {_node(label)}: subgraphs nested deeper than {limits.MAX_NESTING} levels "
+                               f"(raise wiring.limits.MAX_NESTING to allow more)")
         info.sub = analyse(params["graph"], dict(enumerate(info.in_shapes)),
                            where=f"{where}in subgraph {_node(label)}: ", scope=f"{scope}{info.name}_", alphas=alphas,
                            in_edges=len(info.inputs), decisions=decisions, enclosing=enclosing)

@@ -6,10 +6,11 @@ for a failed trial. A strategy with ``multi_objective = True`` (NSGA-II, random
 search) also takes a tuple of values, every one of them to maximise (the runner
 negates the objectives to minimise). ``tell(..., violation=v)`` reports how far
 a trial breaks its constraints (0: feasible): strategies rank infeasible
-trials after every feasible one, the less violating first. Several asks may be pending at once. A strategy owns a
-``random.Random`` seeded from ``seed`` and touches no global RNG, so the same
-seed and the same told values give the same trajectory: the runner relies on
-this to resume a search by replaying its recorded asks and tells.
+trials after every feasible one, the less violating first. Several asks may
+be pending at once. A strategy owns a ``random.Random`` seeded from ``seed``
+and touches no global RNG, so the same seed and the same told values give the
+same trajectory: the runner relies on this to resume a search by replaying
+its recorded asks and tells.
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ class Strategy(ABC):
 
     @property
     def best(self) -> tuple[Hashable, float] | None:
-        """The best (architecture, value) told so far (feasible first), or None; a multi-objective strategy has
-        no single best (its :attr:`front` says what is)."""
+        """The best single-number (architecture, value) told so far (feasible first), or None; tuples of
+        several objectives have no single best (``NSGA2.front`` and ``SearchResult.front`` give the front)."""
         scored = [(a, v) for a, v in self.history if v is not None and not isinstance(v, tuple)]
         return max(scored, key=lambda item: self.rank_key(*item)) if scored else None
 
