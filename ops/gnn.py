@@ -151,8 +151,9 @@ _LAYERS: dict[str, tuple[Callable, dict[str, Param], Callable[[int, int, dict], 
     "cheb": (_cheb, {"k": Param("int", 2, low=1)}, lambda i, o, p: (p["k"] * i * o + o, p["k"] * i * o),
              "ChebConv of order k (K=2 in NAS-Bench-Graph)."),
     "sage": (_sage, {}, lambda i, o, p: (2 * i * o + o, 2 * i * o), "SAGEConv, mean aggregation."),
-    "arma": (_arma, {}, lambda i, o, p: (2 * i * o + o, 2 * i * o),
-             "ARMAConv, 1 stack, 1 layer, ReLU (without the unused weight of layers 2+)."),
+    # ARMAConv allocates its unused channels² weight before we drop it: channels bounded so it stays <= 1 GiB
+    "arma": (_arma, {"channels": Param("int", low=1, high=2**14)}, lambda i, o, p: (2 * i * o + o, 2 * i * o),
+             "ARMAConv, 1 stack, 1 layer, ReLU (without the unused weight of layers 2+); channels <= 16,384."),
     "graph_conv": (_graph_conv, {}, lambda i, o, p: (2 * i * o + o, 2 * i * o), "GraphConv (k-GNN), sum aggregation."),
 }
 
