@@ -125,7 +125,7 @@ class Storage:
                 self.db.executescript(_SCHEMA)
                 self._add_digests()
             self._verified = "digest" in self._trial_columns()
-        except (sqlite3.Error, SearchError) as error:
+        except (sqlite3.Error, UnicodeDecodeError, SearchError) as error:
             self.close()
             if isinstance(error, SearchError):
                 raise
@@ -309,6 +309,9 @@ class Storage:
             yield
         except sqlite3.Error as error:
             raise SearchError(f"storage {str(self.path)!r}: cannot {doing} (SQLite says: {error})") from error
+        except UnicodeDecodeError as error:  # a damaged byte in a text field
+            raise SearchError(f"storage {str(self.path)!r} is damaged: cannot {doing}, a text field is not UTF-8 "
+                              f"({error})") from error
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
