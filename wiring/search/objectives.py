@@ -89,6 +89,11 @@ class Objectives:
             result["violation"] = float(sum(v for v in values if v > 0))
         return result
 
+    @property
+    def several(self) -> bool:
+        """Whether more than one objective is named (the strategy is then told tuples)."""
+        return self.objectives is not None and len(self.objectives) > 1
+
     def values(self, metrics: Mapping[str, Any]) -> tuple[float, ...]:
         """A complete trial's objective values turned so that higher is better, as strategies are told them."""
         return tuple(float(metrics[n]) if d == "max" else -float(metrics[n]) for n, d in self.objectives.items())

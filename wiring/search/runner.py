@@ -43,7 +43,6 @@ from typing import Any
 from generators.checks import positive_int
 from spaces.base import Space
 
-from ..errors import GraphError
 from ..serialise import structural_hash
 from .executors import InlineExecutor, Outcome, ProcessPool, execute_trial, executor_workers
 from .objectives import Objectives
@@ -147,8 +146,7 @@ class SearchResult:
         """The complete feasible trials no other one dominates in :attr:`objectives` (by score for one score)."""
         objectives = self.objectives or {"score": "max"}
         feasible = [t for t in self.complete if _violation(t) == 0]
-        points = [tuple(t.score if name == "score" else t.metrics[name] for name in objectives) for t in feasible]
-        return [feasible[i] for i in pareto_front(points, tuple(objectives.values()))]
+        return [feasible[i] for i in pareto_front(_points(feasible, objectives), tuple(objectives.values()))]
 
     def plot_front(self, path: str | os.PathLike[str]) -> Path:
         """Save every trial in the first two :attr:`objectives`, the Pareto front joined, as an image; its path."""
@@ -157,8 +155,7 @@ class SearchResult:
     def hypervolume(self, reference: Sequence[float]) -> float:
         """The hypervolume of :attr:`front` in :attr:`objectives` up to ``reference`` (one value per objective)."""
         objectives = self.objectives or {"score": "max"}
-        points = [tuple(t.score if name == "score" else t.metrics[name] for name in objectives) for t in self.front]
-        return hypervolume(points, reference, tuple(objectives.values()))
+        return hypervolume(_points(self.front, objectives), reference, tuple(objectives.values()))
 
     def best_so_far(self) -> list[float | None]:
         """For each trial by number, the best score among trials up to it (None before the first success)."""
@@ -253,6 +250,11 @@ def _front_plot(result: SearchResult, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     fig.savefig(path)
     return path
+
+
+def _points(trials: Sequence[Trial], objectives: Mapping[str, str]) -> list[tuple[float, ...]]:
+    """Each trial's values of ``objectives`` (``score`` read from the trial, the others from its metrics)."""
+    return [tuple(t.score if name == "score" else t.metrics[name] for name in objectives) for t in trials]
 
 
 def _violation(trial: Trial) -> float:
@@ -444,7 +446,6 @@ def run(strategy: Any, objective: Callable[[Any], Any], *, budget: int,
         computes it once per distinct architecture (by encoding; up to
         :data:`GRAPH_HASH_CACHE` kept), so a repeated architecture costs nothing;
         ``False`` skips it.
-
     objectives
         Several objectives: name -> ``"max"`` or ``"min"``, in order, e.g.
         ``{"accuracy": "max", "params": "min"}``; the objective returns a dict
@@ -457,7 +458,6 @@ def run(strategy: Any, objective: Callable[[Any], Any], *, budget: int,
         is <= 0 (Optuna's ``constraints_func``): the result gains
         ``"constraints"`` and ``"violation"``, infeasible trials are kept and
         told with their violation, so strategies rank them after feasible ones.
-
     time_budget
         Stop asking once the finished trials have cost this many seconds (``budget`` still caps the count). A
         trial costs its ``time_metric`` entry where the objective reports one (a table's training time, as
@@ -472,12 +472,9 @@ def run(strategy: Any, objective: Callable[[Any], Any], *, budget: int,
         All trials of the storage (by number), the best, ``table()`` and ``plot(path)``.
     """
     _check_run_args(strategy, objective, budget, batch, parallel, timeout, executor)
-    if time_budget is not None and (isinstance(time_budget, bool) or not isinstance(time_budget, (int, float))
-                                    or not time_budget > 0 or math.isinf(time_budget)):
-        raise SearchError(f"time_budget must be a positive number of seconds or None, got time_budget={time_budget!r}")
+    _check_seconds("time_budget", time_budget)
     goals = Objectives(objective, objectives, constraints) if objectives is not None or constraints else None
-    if goals is not None and goals.objectives and len(goals.objectives) > 1 and \
-            not getattr(strategy, "multi_objective", False):
+    if goals is not None and goals.several and not getattr(strategy, "multi_objective", False):
         raise SearchError(f"{type(strategy).__name__} optimises one score; for {len(goals.objectives)} objectives "
                           f"use a multi-objective strategy (NSGA2, RandomSearch) or combine them into one score")
     own_executor = executor is None
@@ -534,11 +531,15 @@ def _check_run_args(strategy: Any, objective: Any, budget: Any, batch: Any, para
     positive_int("budget", budget, error=SearchError)
     positive_int("batch", batch, allow_none=True, error=SearchError)
     positive_int("parallel", parallel, allow_none=True, error=SearchError)
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                or not timeout > 0 or math.isinf(timeout)):
-        raise SearchError(f"timeout must be a positive number of seconds or None, got timeout={timeout!r}")
+    _check_seconds("timeout", timeout)
     if executor is not None and not isinstance(executor, Executor):
         raise SearchError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
+
+
+def _check_seconds(name: str, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+                              or math.isinf(value)):
+        raise SearchError(f"{name} must be a positive number of seconds or None, got {name}={value!r}")
 
 
 def _check_picklable(objective: Any) -> None:
@@ -814,8 +815,7 @@ class _Driver:
             self.strategy.tell(arch, None)
             return
         goals = self.goals
-        value = goals.values(metrics) if goals is not None and goals.objectives and len(goals.objectives) > 1 \
-            else score
+        value = goals.values(metrics) if goals is not None and goals.several else score
         if goals is not None and goals.constraints:
             self.strategy.tell(arch, value, violation=float(metrics.get("violation", 0.0)))
         else:  # a strategy of one's own may take no violation
@@ -879,7 +879,7 @@ class _Driver:
             return self.hashes[encoding]
         try:  # the objective validates the graph: the hash need not (the same value, ten times faster)
             value = structural_hash(self.space.to_graph(arch))
-        except (ValueError, NotImplementedError, GraphError):  # no graph for it (e.g. hyperparameters only)
+        except (ValueError, NotImplementedError):  # no graph for it (hyperparameters only); GraphError included
             value = None
         self.hashes[encoding] = value
         if len(self.hashes) > GRAPH_HASH_CACHE:
