@@ -81,23 +81,22 @@ class NSGA2(Strategy):
     # -- survival ----------------------------------------------------------------
 
     def _ranked(self, members: list[tuple[Hashable, tuple[float, ...]]]) -> tuple[list[list[int]], dict[int, float]]:
-        """Fronts of ``members`` (feasible by domination, then infeasible by violation) and crowding distances."""
-        feasible = [i for i, (arch, _) in enumerate(members) if self.violation(arch) == 0]
-        infeasible = sorted((i for i in range(len(members)) if i not in set(feasible)),
-                            key=lambda i: (self.violation(members[i][0]), i))
-        points = [members[i][1] for i in feasible]
-        fronts = [[feasible[j] for j in front] for front in non_dominated_sort(points, MAXIMISE * len(points[0]))] \
-            if points else []
-        crowding: dict[int, float] = {}
-        for front in fronts:
-            local = crowding_distance([members[i][1] for i in front], range(len(front)), MAXIMISE * len(points[0]))
-            crowding.update({i: local[j] for j, i in enumerate(front)})
+        """Fronts of ``members`` (feasible by domination, then infeasible by violation, equal violations one
+        front) and their crowding distances (0 for infeasible members)."""
+        violations = [self.violation(arch) for arch, _ in members]
+        feasible = [i for i, v in enumerate(violations) if v == 0]
+        fronts, crowding = [], {}
+        if feasible:
+            points = [members[i][1] for i in feasible]
+            directions = MAXIMISE * len(points[0])
+            for local in non_dominated_sort(points, directions):
+                fronts.append([feasible[j] for j in local])
+                crowding.update({feasible[j]: d for j, d in crowding_distance(points, local, directions).items()})
         groups: dict[float, list[int]] = {}
-        for i in infeasible:  # equal violations tie: one front each
-            groups.setdefault(self.violation(members[i][0]), []).append(i)
-        fronts += list(groups.values())
-        crowding.update({i: 0.0 for i in infeasible})
-        return fronts, crowding
+        for i in sorted((i for i, v in enumerate(violations) if v > 0), key=lambda i: (violations[i], i)):
+            groups.setdefault(violations[i], []).append(i)
+            crowding[i] = 0.0
+        return fronts + list(groups.values()), crowding
 
     def _survive(self) -> None:
         if not self.newcomers:
