@@ -246,6 +246,8 @@ def _canonical(G: nx.DiGraph, done: dict[int, str]) -> str:
         nodes.append([spec.name, params])
     edges = sorted((index[u], index[v], data.get("slot")) for u, v, data in G.edges(data=True))
     pieces = json.dumps({"nodes": nodes, "edges": edges}, **_COMPACT).split(json.dumps(_NESTED))
+    if len(pieces) != len(nested) + 1:  # a str param spelling the placeholder: refuse, never a wrong hash
+        raise ValueError(f"a str param holds {_NESTED!r}, which graph hashing reserves")
     # json.dumps is compositional: splicing the nested texts in gives the text of the nested dicts
     done[id(G)] = "".join(piece + inner for piece, inner in zip(pieces, [*nested, ""]))
     return done[id(G)]
