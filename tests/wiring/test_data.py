@@ -79,7 +79,7 @@ def test_fractions_and_name_normalised():
 
 
 @pytest.mark.parametrize(("kwargs", "needle"), [
-    ({"name": "mnist"}, "'mnist'; known datasets: digits"),
+    ({"name": "mnist"}, "'mnist'; known datasets: cifar10, cifar100, digits, folder"),
     ({"name": 3}, "3"),
     ({"seed": -1}, "seed=-1"),
     ({"seed": 1.5}, "seed=1.5"),

@@ -19,7 +19,7 @@ GENERATORS = ("ba", "er", "ws", "ws_flex")
 NETWORKS = ("cifar", "regular", "small")
 """The RandWire regimes: functions of ``spaces.randwire``."""
 
-DATASETS = ("digits",)
+DATASETS = ("cifar10", "cifar100", "digits", "folder")
 """The keys of ``wiring.data.DATASETS``, sorted."""
 
 OPTIMIZERS = ("adam", "sgd")
