@@ -32,6 +32,8 @@ from ops.darts_modules import DropPath
 
 from .compiler import compile as compile_graph
 from .data import Dataset
+from .data.augment import cutout, horizontal_flip, random_crop
+from .data.images import Images, Split
 from .errors import WiringError
 
 OPTIMIZERS = ("adam", "sgd")
@@ -85,7 +87,8 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
           momentum: float = 0.9, weight_decay: float = 5e-4, optimizer: str = "sgd",
           device: str | torch.device = "cpu", seed: int = 0, progress: bool = True,
           early_stopping: EarlyStopping = None, log: Callable[[EpochRecord], object] | None = None,
-          aux_weight: float = 0.4, drop_path: float = 0.0, cutout: int = 0) -> TrainResult:
+          aux_weight: float = 0.4, drop_path: float = 0.0, cutout: int = 0, crop_padding: int = 0,
+          flip: bool = False, num_workers: int = 0) -> TrainResult:
     """Train ``model`` on ``data.x_train`` with cross-entropy and return a :class:`TrainResult`.
 
     Parameters
@@ -132,6 +135,15 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
         Cutout length in pixels (DARTS: 16): each training image gets one
         ``cutout × cutout`` square (clipped at the border, centre uniform)
         zeroed, drawn from a generator seeded by ``seed``; 0 disables it.
+    crop_padding, flip : int, bool
+        The standard CIFAR augmentation (DARTS, ENAS: 4 and True): each training
+        image zero-padded by ``crop_padding`` and cropped back at a random
+        offset, and mirrored with probability 1/2 (:mod:`wiring.data.augment`),
+        drawn from their own generator seeded by ``seed``. Off by default.
+    num_workers : int
+        Worker processes reading training batches (a ``torch.utils.data.DataLoader``;
+        worth it for streamed data, e.g. an image folder); 0 reads them in this
+        process. Batches are the same either way. Memory is pinned when ``device`` is CUDA.
 
     After the last epoch the weights of the best validation epoch are restored.
     A non-finite training loss stops training at once (``diverged=True``); the
@@ -152,8 +164,12 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
         raise TrainError(f"log must be a callable taking an EpochRecord or None, got log={log!r}")
     real_in("aux_weight", aux_weight, 0, error=TrainError)
     real_in("drop_path", drop_path, 0, 1, include_high=False, error=TrainError)
-    if not isinstance(cutout, int) or isinstance(cutout, bool) or cutout < 0:
-        raise TrainError(f"cutout must be an int >= 0 (a length in pixels), got cutout={cutout!r}")
+    for label, value in (("cutout", cutout), ("crop_padding", crop_padding)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise TrainError(f"{label} must be an int >= 0 (a length in pixels), got {label}={value!r}")
+    if not isinstance(flip, bool):
+        raise TrainError(f"flip must be a bool, got flip={flip!r}")
+    int_at_least("num_workers", num_workers, 0, error=TrainError)
     dev = _device(device)
     _check_data(data)
     model = _module(model, data, seed)
@@ -170,7 +186,8 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     shuffle = torch.Generator().manual_seed(seed)
     cuts = torch.Generator().manual_seed((seed + CUTOUT_STREAM) % 2**64) if cutout else None
-    extras = _Extras(aux_weight, cutout, cuts)
+    shifts = torch.Generator().manual_seed((seed + AUGMENT_STREAM) % 2**64) if crop_padding or flip else None
+    extras = _Extras(aux_weight, cutout, cuts, crop_padding, flip, shifts, num_workers, dev.type == "cuda")
 
     history: list[EpochRecord] = []
     best_state, best_epoch, best_val = _snapshot(model), 0, -math.inf
@@ -218,7 +235,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     train/eval mode is restored afterwards.
     """
     int_at_least("batch_size", batch_size, 1, error=TrainError)
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or len(x) != len(y) or len(x) == 0:
+    if not isinstance(x, (torch.Tensor, Images)) or not isinstance(y, torch.Tensor) or len(x) != len(y) \
+            or len(x) == 0:
         raise TrainError(f"x and y must be non-empty tensors of equal length, got {_describe(x)} and {_describe(y)}")
     dev = _device(device)
     model.to(dev)
@@ -237,6 +255,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
 
 CUTOUT_STREAM = 0x9E3779B97F4A7C15
 """Offset of the cutout generator's seed from ``seed`` (a stream apart from shuffling)."""
+AUGMENT_STREAM = 0x6A09E667F3BCC909
+"""Offset of the crop-and-flip generator's seed from ``seed``."""
 
 
 @dataclass(frozen=True)
@@ -244,23 +264,50 @@ class _Extras:
     aux_weight: float
     cutout: int
     cuts: torch.Generator | None
+    crop_padding: int
+    flip: bool
+    shifts: torch.Generator | None
+    num_workers: int
+    pin_memory: bool
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        if self.shifts is not None:
+            x = random_crop(x, self.crop_padding, self.shifts)
+            if self.flip:
+                x = horizontal_flip(x, self.shifts)
+        return cutout(x, self.cutout, self.cuts) if self.cuts is not None else x
 
 
-def cutout(x: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
-    """``x`` (N, C, H, W) with one ``length``² square per image zeroed (DARTS' Cutout, batched).
+class _Pairs(torch.utils.data.Dataset):
+    """A split's images and labels, fetched a batch at a time (``__getitems__``) by a DataLoader."""
 
-    As the reference code: centre ``(y, x)`` uniform over the image, rows
-    ``clip(y − length//2, 0, H) … clip(y + length//2, 0, H)`` (end excluded),
-    columns likewise; all channels. Centres are drawn from ``generator`` (on the CPU).
-    """
-    n, _, h, w = x.shape
-    ys = torch.randint(h, (n, 1), generator=generator)
-    xs = torch.randint(w, (n, 1), generator=generator)
-    rows, cols = torch.arange(h), torch.arange(w)
-    in_rows = (rows >= (ys - length // 2).clamp(0, h)) & (rows < (ys + length // 2).clamp(0, h))
-    in_cols = (cols >= (xs - length // 2).clamp(0, w)) & (cols < (xs + length // 2).clamp(0, w))
-    keep = ~(in_rows[:, :, None] & in_cols[:, None, :])
-    return x * keep[:, None].to(x.device, x.dtype)
+    def __init__(self, x: Split, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitems__(self, index: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = torch.as_tensor(index, dtype=torch.long)
+        return self.x[rows], self.y[rows]
+
+
+def _as_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    return batch
+
+
+def batches(x: Split, y: torch.Tensor, order: torch.Tensor, batch_size: int, *, num_workers: int = 0,
+            pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(images, labels)`` of ``order`` in runs of ``batch_size``, read in this process or by ``num_workers``
+    DataLoader workers (the same batches either way)."""
+    runs = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    if num_workers == 0:
+        for run in runs:
+            index = torch.as_tensor(run, dtype=torch.long)
+            yield x[index], y[index]
+        return
+    yield from torch.utils.data.DataLoader(_Pairs(x, y), batch_sampler=runs, collate_fn=_as_batch,
+                                           num_workers=num_workers, pin_memory=pin_memory)
 
 
 def _train_epoch(model: nn.Module, data: Dataset, opt: torch.optim.Optimizer, batch_size: int, dev: torch.device,
@@ -270,14 +317,13 @@ def _train_epoch(model: nn.Module, data: Dataset, opt: torch.optim.Optimizer, ba
     n = len(data.y_train)
     total_loss, correct = 0.0, 0
     order = torch.randperm(n, generator=shuffle)
-    for i in range(0, n, batch_size):
-        index = order[i:i + batch_size]
-        xb, yb = data.x_train[index], data.y_train[index].to(dev)
-        if extras.cuts is not None:
-            xb = cutout(xb, extras.cutout, extras.cuts)
+    for xb, yb in batches(data.x_train, data.y_train, order, batch_size, num_workers=extras.num_workers,
+                          pin_memory=extras.pin_memory):
+        yb = yb.to(dev)
+        xb = extras.augment(xb)
         output = model(xb.to(dev))
         logits = _logits(output)
-        expected = (len(index), data.num_classes)
+        expected = (len(yb), data.num_classes)
         if logits.shape != expected:
             raise TrainError(f"the model's logits have shape {tuple(logits.shape)}, expected "
                              f"{expected} for {data.num_classes} classes")
@@ -291,7 +337,7 @@ def _train_epoch(model: nn.Module, data: Dataset, opt: torch.optim.Optimizer, ba
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        total_loss += loss.item() * len(index)
+        total_loss += loss.item() * len(yb)
         correct += int((logits.argmax(1) == yb).sum())
     return total_loss / n, correct / n
 

@@ -10,8 +10,9 @@ from torch import nn
 
 import wiring
 from wiring import GraphError, WiringError
-from wiring.data import Dataset, load_dataset
+from wiring.data import Dataset, from_torch, load_dataset
 from ops.darts_modules import DropPath
+from wiring.data.augment import horizontal_flip, random_crop
 from wiring.train import EpochRecord, TrainError, TrainResult, cutout, evaluate, train
 
 
@@ -377,3 +378,62 @@ def test_bad_darts_extras_raise_train_error(small, kwargs, needle):
     with pytest.raises(TrainError) as info:
         train(digits_net(4), small, epochs=1, progress=False, **kwargs)
     assert needle in str(info.value)
+
+
+# -- the user's data: streamed splits, loader workers, crop and flip ------------------------------------------
+
+
+class _Digits(torch.utils.data.Dataset):
+    """A split's images as a map-style torch dataset (what a user's own dataset looks like)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i], int(self.y[i])
+
+
+def test_streamed_data_and_loader_workers_train_exactly_as_tensors(small):
+    streamed = from_torch(_Digits(small.x_train, small.y_train), val=_Digits(small.x_val, small.y_val),
+                          test=_Digits(small.x_test, small.y_test))
+    assert streamed.streamed and not small.streamed
+    expected = train(digits_net(4), small, epochs=2, progress=False)
+    for workers in (0, 2):
+        got = train(digits_net(4), streamed, epochs=2, progress=False, num_workers=workers)
+        assert _without_seconds(got.history) == _without_seconds(expected.history)
+        assert got.test_accuracy == expected.test_accuracy
+
+
+def test_random_crop_is_a_shifted_window_of_the_padded_image():
+    x = torch.arange(2 * 3 * 5 * 4, dtype=torch.float32).reshape(2, 3, 5, 4) + 1
+    gen = torch.Generator().manual_seed(0)
+    out = random_crop(x, 2, gen)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for k in range(2):
+        windows = [(dy, dx) for dy in range(5) for dx in range(5)
+                   if torch.equal(out[k], padded[k, :, dy:dy + 5, dx:dx + 4])]
+        assert len(windows) == 1
+    assert torch.equal(random_crop(x, 0, gen), x)
+    assert torch.equal(out, random_crop(x, 2, torch.Generator().manual_seed(0)))
+
+
+def test_horizontal_flip_mirrors_about_half_the_images():
+    x = torch.rand(400, 1, 2, 3)
+    out = horizontal_flip(x, torch.Generator().manual_seed(0))
+    mirrored = [torch.equal(o, i.flip(2)) for o, i in zip(out, x)]
+    assert all(m or torch.equal(o, i) for m, o, i in zip(mirrored, out, x))
+    assert 150 < sum(mirrored) < 250
+
+
+def test_crop_and_flip_training_is_reproducible_and_changes_training(small):
+    a = train(digits_net(4), small, epochs=1, crop_padding=1, flip=True, progress=False)
+    b = train(digits_net(4), small, epochs=1, crop_padding=1, flip=True, progress=False)
+    plain = train(digits_net(4), small, epochs=1, progress=False)
+    assert _without_seconds(a.history) == _without_seconds(b.history)
+    assert a.history[0].train_loss != plain.history[0].train_loss
+    for bad in ({"crop_padding": -1}, {"flip": 1}, {"num_workers": -1}):
+        with pytest.raises(TrainError, match=next(iter(bad))):
+            train(digits_net(4), small, epochs=1, progress=False, **bad)

@@ -20,6 +20,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from ..analysis import analyse
 from ..cost import cost
 from ..data import load_dataset
+from ..data.images import mapped, take
 from ..train import EpochRecord, train
 from .strategy import SearchError, Strategy
 
@@ -90,8 +91,8 @@ def fit_input(data: Any, shape: tuple[int, ...]) -> Any:
         x = x.repeat(1, channels // data.input_shape[0], 1, 1)
         return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
 
-    return replace(data, x_train=adapt(data.x_train), x_val=adapt(data.x_val), x_test=adapt(data.x_test),
-                   input_shape=tuple(shape))
+    return replace(data, x_train=mapped(data.x_train, adapt), x_val=mapped(data.x_val, adapt),
+                   x_test=mapped(data.x_test, adapt), input_shape=tuple(shape))
 
 
 def training_fraction(data: Any, fraction: float, seed: int) -> Any:
@@ -112,8 +113,8 @@ def _subsample(data: Any, keep: int, seed: int) -> Any:
     for label in np.unique(labels):  # stratified: each class in proportion
         members = np.flatnonzero(labels == label)
         chosen += list(rng.permutation(members)[:max(1, round(keep * len(members) / len(labels)))])
-    index = torch.tensor(sorted(chosen))
-    return replace(data, x_train=data.x_train[index], y_train=data.y_train[index])
+    index = np.array(sorted(chosen), dtype=np.int64)
+    return replace(data, x_train=take(data.x_train, index), y_train=data.y_train[torch.from_numpy(index)])
 
 
 class TabularEvaluator:
