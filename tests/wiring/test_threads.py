@@ -1,0 +1,339 @@
+"""wiring.threads: thread counts set and restored, chosen by measurement (a fake clock here), shared among workers.
+
+The decision rule is tested with an injected timer that charges each step a
+fixed cost per thread count, so no assertion depends on the wall clock. The
+process-pool test needs a spawned worker; its function lives at module level
+(workers import this module by name: pytest's ``prepend`` mode puts this
+folder on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from torch import nn
+
+from wiring import WiringError
+from wiring.search import ProcessPool, SearchError
+from wiring.search.executors import make_executor, ray_task_threads
+from wiring.threads import (AUTO, available_cores, check_threads, choose_threads, default_candidates, parse_threads,
+                            resolve_threads, threads_per_worker, time_threads, using_threads)
+
+
+class Clock:
+    """A timer that charges each call ``costs[torch.get_num_threads()]`` seconds: a step timed with n threads
+    lasts ``costs[n]`` (or ``costs[n][i]`` for the i-th timed step at n threads, to inject noise)."""
+
+    def __init__(self, costs: dict) -> None:
+        self.costs = costs
+        self.now = 0.0
+        self.calls: list[int] = []  # thread count in force at each call
+
+    def __call__(self) -> float:
+        n = torch.get_num_threads()
+        self.calls.append(n)
+        cost = self.costs[n]
+        if isinstance(cost, (list, tuple)):
+            cost = cost[(self.calls.count(n) - 1) // 2]
+        value = self.now
+        self.now += cost
+        return value
+
+    def timed(self) -> list[int]:
+        """The thread count of each timed step, in order (two calls per step)."""
+        return self.calls[::2]
+
+
+def net() -> nn.Module:
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Flatten(), nn.Linear(4 * 8 * 8, 10))
+
+
+@pytest.fixture
+def batch():
+    return torch.rand(16, 1, 8, 8), torch.randint(0, 10, (16,))
+
+
+# -- using_threads ----------------------------------------------------------------------------------
+
+
+def test_using_threads_sets_and_restores_the_count():
+    before = torch.get_num_threads()
+    with using_threads(before + 1) as n:
+        assert n == torch.get_num_threads() == before + 1
+        with using_threads(None) as inner:  # None leaves the setting alone
+            assert inner == before + 1
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before
+
+
+def test_using_threads_restores_the_count_on_an_exception_and_undoes_the_body():
+    before = torch.get_num_threads()
+    with pytest.raises(KeyError):
+        with using_threads(before + 2):
+            raise KeyError("boom")
+    assert torch.get_num_threads() == before
+    with using_threads(None):
+        torch.set_num_threads(before + 3)  # the body's own change is undone too
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_using_threads_refuses_a_bad_count(bad):
+    with pytest.raises(WiringError, match=rf"n must be a positive int or None, got n={bad!r}"):
+        with using_threads(bad):
+            pass
+
+
+# -- the threads argument -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value, expected", [(None, None), ("auto", AUTO), (" Auto ", AUTO), (1, 1), (12, 12)])
+def test_check_threads_accepts_none_auto_and_positive_ints(value, expected):
+    assert check_threads(value) == expected
+
+
+@pytest.mark.parametrize("bad", [0, -3, True, False, 2.0, "2", "many", "", [2]])
+def test_check_threads_names_the_bad_value_in_the_callers_error(bad):
+    with pytest.raises(WiringError) as raised:
+        check_threads(bad)
+    assert str(raised.value) == f"threads must be a positive int, 'auto' or None, got threads={bad!r}"
+    with pytest.raises(SearchError, match=r"^torch_threads must be a positive int, 'auto' or None, got torch_thr"):
+        check_threads(bad, name="torch_threads", error=SearchError)
+
+
+@pytest.mark.parametrize("text, expected", [("auto", AUTO), (" AUTO", AUTO), ("1", 1), ("16", 16), (" 4 ", 4)])
+def test_parse_threads_reads_text(text, expected):
+    assert parse_threads(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "1.5", "x", "", "２", "none"])
+def test_parse_threads_refuses_other_text_naming_it(bad):
+    with pytest.raises(WiringError, match=rf"^threads must be 'auto' or a positive int, got threads={bad!r}$"):
+        parse_threads(bad)
+    assert issubclass(WiringError, ValueError)  # usable as an argparse type=
+
+
+def test_resolve_threads(batch):
+    x, y = batch
+    assert resolve_threads(None) is None
+    assert resolve_threads(3) == 3
+    clock = Clock({1: 2.0, 2: 1.0})
+    assert resolve_threads("auto", net(), x, y, candidates=(1, 2), timer=clock) == 2
+    with pytest.raises(SearchError, match=r"threads='auto' needs a model and an example batch"):
+        resolve_threads("auto", error=SearchError)
+    with pytest.raises(SearchError, match=r"got threads=0"):
+        resolve_threads(0, net(), x, y, error=SearchError)
+
+
+# -- the decision ----------------------------------------------------------------------------------
+
+
+def test_one_thread_wins_when_it_is_faster(batch):
+    # issue 13's numbers: 1.38 s with 2 threads, 0.19 s with 1
+    clock = Clock({1: 0.19, 2: 1.38})
+    assert choose_threads(net(), *batch, candidates=(1, 2), timer=clock) == 1
+
+
+def test_more_threads_win_only_beyond_the_tolerance(batch):
+    assert choose_threads(net(), *batch, candidates=(1, 2, 4), timer=Clock({1: 1.0, 2: 0.6, 4: 0.5})) == 4
+    # 4 threads are 2 % faster than 2: within the 5 % tolerance, so the fewer threads
+    assert choose_threads(net(), *batch, candidates=(1, 2, 4), timer=Clock({1: 1.0, 2: 0.51, 4: 0.5})) == 2
+    assert choose_threads(net(), *batch, candidates=(1, 2, 4), tolerance=0.0,
+                          timer=Clock({1: 1.0, 2: 0.51, 4: 0.5})) == 4
+    assert choose_threads(net(), *batch, candidates=(1, 2), timer=Clock({1: 0.5, 2: 0.5})) == 1  # a tie
+
+
+def test_the_median_ignores_one_slow_round(batch):
+    # 2 threads are faster in two of three rounds; one round was hit by other work (10 s)
+    clock = Clock({1: [1.0, 1.0, 1.0], 2: [0.5, 10.0, 0.5]})
+    assert time_threads(net(), *batch, candidates=(1, 2), timer=clock) == {1: 1.0, 2: 0.5}
+    assert choose_threads(net(), *batch, candidates=(1, 2), timer=Clock(clock.costs)) == 2
+
+
+def test_rounds_alternate_after_an_untimed_warm_up(batch):
+    clock = Clock({1: 1.0, 2: 1.0, 4: 1.0})
+    time_threads(net(), *batch, candidates=(4, 1, 2, 2), repeats=3, warmup=2, timer=clock)
+    assert clock.timed() == [1, 2, 4, 4, 2, 1, 1, 2, 4]  # candidates sorted, deduplicated; order flips each round
+    assert clock.calls == [n for n in clock.timed() for _ in range(2)]  # the count in force at both ends of a step
+
+
+def test_steps_run_forward_and_backward_with_labels_forward_only_without(batch):
+    x, y = batch
+    seen = []
+
+    class Probe(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(64, 10)
+
+        def forward(self, x):
+            seen.append((self.training, torch.is_grad_enabled(), torch.get_num_threads()))
+            return self.linear(x.flatten(1)), None  # a tuple: the logits come first
+
+    choose_threads(Probe(), x, y, candidates=(1, 2), repeats=1, warmup=1, timer=Clock({1: 1, 2: 1}))
+    assert seen == [(True, True, 1), (True, True, 2), (True, True, 1), (True, True, 2)]
+    seen.clear()
+    choose_threads(Probe().train(), x, candidates=(1, 2), repeats=1, warmup=0, timer=Clock({1: 1, 2: 1}))
+    assert seen == [(False, False, 1), (False, False, 2)]
+
+
+def test_a_custom_loss_is_used(batch):
+    x, y = batch
+    calls = []
+
+    def loss(output, target):
+        calls.append(target is y)
+        return output.square().mean()
+
+    time_threads(net(), x, y, candidates=(1,), repeats=2, warmup=0, loss=loss, timer=Clock({1: 1}))
+    assert calls == [True, True]
+
+
+def test_one_candidate_is_returned_without_running_the_model(batch):
+    class Exploding(nn.Module):
+        def forward(self, x):
+            raise AssertionError("must not run")
+
+    assert choose_threads(Exploding(), *batch, candidates=(3,)) == 3
+    with using_threads(1):  # the default candidates stop at torch's setting: 1 here
+        assert default_candidates() == (1,)
+        assert choose_threads(Exploding(), *batch) == 1
+
+
+def test_default_candidates_are_powers_of_two_up_to_the_ceiling():
+    assert default_candidates(1) == (1,)
+    assert default_candidates(2) == (1, 2)
+    assert default_candidates(8) == (1, 2, 4, 8)
+    assert default_candidates(12) == (1, 2, 4, 8, 12)
+    with using_threads(3):
+        assert default_candidates() == (1, 2, 3)
+
+
+def test_the_model_and_the_callers_state_are_untouched(batch):
+    x, y = batch
+    model = net()
+    model.train()
+    model[1].eval()  # a mixed mode must survive too
+    nn.functional.cross_entropy(model(x), y).backward()  # the caller's gradients, to be kept as they are
+    model.note = "mine"
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    grads = {k: p.grad.clone() for k, p in model.named_parameters()}
+    modes = [m.training for m in model.modules()]
+    rng = torch.get_rng_state()
+    before = torch.get_num_threads()
+    choose_threads(model, x, y, candidates=(1, 2), repeats=2)  # the real clock: only the decision may vary
+    choose_threads(model, x, candidates=(1, 2), repeats=1)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+    assert all(torch.equal(g, dict(model.named_parameters())[k].grad) for k, g in grads.items())
+    assert [m.training for m in model.modules()] == modes and model.note == "mine"
+    assert torch.equal(torch.get_rng_state(), rng)  # dropout drew from a forked generator
+    assert torch.get_num_threads() == before
+
+
+def test_a_failing_step_propagates_and_restores_the_count(batch):
+    class FailsAtTwo(nn.Linear):
+        def forward(self, x):
+            if torch.get_num_threads() == 2:
+                raise RuntimeError("no kernel for two threads")
+            return super().forward(x.flatten(1))
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="no kernel for two threads"):
+        choose_threads(FailsAtTwo(64, 10), *batch, candidates=(1, 2))
+    assert torch.get_num_threads() == before
+
+    def broken_clock():
+        raise OSError("clock gone")
+
+    with pytest.raises(OSError, match="clock gone"):
+        choose_threads(net(), *batch, candidates=(1, 2), timer=broken_clock)
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"candidates": ()}, r"candidates must be a non-empty sequence of positive ints, got candidates=\(\)"),
+    ({"candidates": "12"}, r"candidates must be a non-empty sequence of positive ints, got candidates='12'"),
+    ({"candidates": (1, 0)}, r"candidates must hold positive ints, got 0 in candidates=\(1, 0\)"),
+    ({"candidates": [True]}, r"candidates must hold positive ints, got True in candidates=\[True\]"),
+    ({"repeats": 0}, r"repeats must be an int >= 1, got repeats=0"),
+    ({"warmup": -1}, r"warmup must be an int >= 0, got warmup=-1"),
+    ({"tolerance": -0.1}, r"tolerance must be a finite number with tolerance >= 0, got tolerance=-0.1"),
+    ({"loss": "mse"}, r"loss must be a callable \(output, y\) -> loss tensor or None, got loss='mse'"),
+])
+def test_bad_arguments_name_their_value(batch, kwargs, message):
+    with pytest.raises(WiringError, match=message):
+        choose_threads(net(), *batch, **{"candidates": (1, 2), **kwargs})
+
+
+def test_model_and_batch_must_be_a_module_and_tensors(batch):
+    x, y = batch
+    with pytest.raises(WiringError, match="model must be an nn.Module, got function"):
+        choose_threads(lambda t: t, x, candidates=(1, 2))
+    with pytest.raises(WiringError, match="y must be a tensor \\(a batch\\), got list"):
+        choose_threads(net(), x, [1, 2], candidates=(1, 2))
+
+
+# -- the workers' share -------------------------------------------------------------------------------
+
+
+def test_threads_per_worker_shares_the_cores():
+    assert threads_per_worker(2, cores=2) == 1
+    assert threads_per_worker(1, cores=2) == 2
+    assert threads_per_worker(3, cores=2) == 1  # more workers than cores: one thread each
+    assert threads_per_worker(3, cores=16) == 5
+    assert threads_per_worker(2) == max(1, available_cores() // 2)
+    for cores in range(1, 33):
+        for workers in range(1, cores + 1):
+            assert workers * threads_per_worker(workers, cores) <= cores
+    with pytest.raises(WiringError, match="workers must be a positive int, got workers=0"):
+        threads_per_worker(0)
+    with pytest.raises(WiringError, match="cores must be a positive int, got cores=0"):
+        threads_per_worker(1, cores=0)
+
+
+def test_available_cores_follows_the_affinity_mask():
+    expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert available_cores() == expected
+
+
+def test_a_ray_task_gets_the_cpus_it_reserved():
+    assert ray_task_threads(1, cores=2) == 1
+    assert ray_task_threads(2, cores=2) == 2
+    assert ray_task_threads(0.5, cores=2) == 1
+    assert ray_task_threads(2.5, cores=16) == 2
+    assert ray_task_threads(8, cores=2) == 2  # never more than the node's cores
+
+
+def worker_threads() -> int:
+    """Run in a worker: its torch thread count."""
+    return torch.get_num_threads()
+
+
+def test_process_pool_threads_default_to_the_share_and_can_be_overridden():
+    for pool, expected in ((ProcessPool(2), threads_per_worker(2)), (ProcessPool(3, torch_threads=None), None),
+                           (make_executor("process", 2, torch_threads=3), 3)):
+        with pool:  # never used: no worker starts
+            assert pool.torch_threads == expected
+    if available_cores() == 2:
+        assert ProcessPool(2).torch_threads == 1  # issue 13's machine: two workers, one thread each
+    for bad in (0, "all", 1.5):
+        with pytest.raises(SearchError, match=rf"torch_threads must be a positive int, 'auto' or None, got "
+                                              rf"torch_threads={bad!r}"):
+            ProcessPool(1, torch_threads=bad)
+    with ProcessPool(1, torch_threads=2) as pool:  # the override reaches the worker
+        assert pool.submit(worker_threads).result(timeout=120) == 2
+
+
+def test_ray_executor_checks_torch_threads_before_starting_ray():
+    pytest.importorskip("ray")
+    import ray
+
+    from wiring.search import RayExecutor
+
+    with pytest.raises(SearchError, match="torch_threads must be a positive int, 'auto' or None, got torch_threads=0"):
+        RayExecutor(num_cpus=1, torch_threads=0)
+    assert not ray.is_initialized()

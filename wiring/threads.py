@@ -1,0 +1,285 @@
+"""How many torch threads a computation gets: set and restored, measured for a model, shared among workers.
+
+Small networks train bound by torch's intra-op threads: on a busy 2-core
+machine a forward and backward pass of a small RandWire network on 128 digits
+took 1.38 s with torch's default 2 threads and 0.19 s with 1 (issue 13): the
+threads of convolution and batch-norm kernels wait for each other. Whether more
+threads help depends on the model, the batch and the load of the machine, so
+the library measures it (:func:`choose_threads`) or follows a rule
+(:func:`threads_per_worker` for parallel workers), and everything that takes a
+``threads`` argument reads it the same way (:func:`check_threads`):
+
+- ``None``: leave torch's setting as it is;
+- ``"auto"``: the library decides: for a model, the count :func:`choose_threads`
+  measures to be fastest; for an executor's workers, each worker's share of the
+  cores (:func:`threads_per_worker`);
+- a positive int: exactly that many threads.
+
+Only torch's intra-op thread count (``torch.set_num_threads``) is changed, and
+always restored afterwards (:func:`using_threads`). The inter-op pool
+(``torch.set_num_interop_threads``) is left alone: torch lets a process set it
+once, before its first inter-op parallel work, and never again; it serves
+``torch.jit.fork`` and a few ops, not the kernels of a training step.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from generators.checks import int_at_least, positive_int, real_in
+
+from .errors import WiringError
+
+__all__ = ["AUTO", "available_cores", "check_threads", "choose_threads", "default_candidates", "parse_threads",
+           "resolve_threads", "threads_per_worker", "time_threads", "using_threads"]
+
+AUTO = "auto"
+"""The ``threads`` value that lets the library decide (measured for a model, a share of the cores for workers)."""
+
+Threads = int | str | None
+"""A ``threads`` argument: None (torch's setting untouched), ``"auto"``, or a positive int."""
+
+Timer = Callable[[], float]
+
+
+# -- the argument -----------------------------------------------------------------------------------
+
+
+def check_threads(value: Any, *, name: str = "threads", error: type[Exception] = WiringError) -> Threads:
+    """``value`` as a ``threads`` argument: None, ``"auto"`` (any case, surrounding spaces ignored) or an int >= 1.
+
+    Anything else raises ``error`` (the caller's error class, as in
+    :mod:`generators.checks`), naming the parameter and the value, e.g.
+    ``threads must be a positive int, 'auto' or None, got threads=0``. A string
+    of digits is refused here (use :func:`parse_threads` for text), and so is a bool.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return positive_int(name, value, error=error)
+    except error:
+        raise error(f"{name} must be a positive int, {AUTO!r} or None, got {name}={value!r}") from None
+
+
+def parse_threads(text: str, *, name: str = "threads", error: type[Exception] = WiringError) -> int | str:
+    """A ``threads`` value from text (a command line): ``"auto"`` or a positive int such as ``"4"``.
+
+    Raises ``error`` (a ``ValueError`` subclass, so it can serve as an
+    ``argparse`` ``type=``) naming the text otherwise.
+    """
+    if not isinstance(text, str):
+        raise error(f"{name} must be given as text ({AUTO!r} or a positive int), got {name}={text!r}")
+    word = text.strip().lower()
+    if word == AUTO:
+        return AUTO
+    if word.isascii() and word.isdigit() and int(word) >= 1:
+        return int(word)
+    raise error(f"{name} must be {AUTO!r} or a positive int, got {name}={text!r}")
+
+
+# -- setting and restoring ----------------------------------------------------------------------------
+
+
+@contextmanager
+def using_threads(n: int | None) -> Iterator[int]:
+    """Run the body with ``torch.set_num_threads(n)``; the previous count is restored on leaving, even on an error.
+
+    ``n=None`` leaves torch's setting as it is. Yields the count in force.
+    Whatever the body sets itself is undone too. Torch's thread count is
+    process-wide, so two threads of one process that use this at once see each
+    other's setting. Raises :class:`WiringError` for an ``n`` that is neither
+    None nor a positive int.
+    """
+    positive_int("n", n, allow_none=True)
+    previous = torch.get_num_threads()
+    if n is not None and n != previous:
+        torch.set_num_threads(n)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
+# -- the rule for parallel workers ---------------------------------------------------------------------
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on: its affinity mask where the OS has one, else ``os.cpu_count()``."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """Torch threads for each of ``workers`` processes sharing ``cores`` cores: ``max(1, cores // workers)``.
+
+    ``cores`` defaults to :func:`available_cores`. So ``workers × threads ≤
+    cores`` whenever there are at least as many cores as workers; with more
+    workers than cores each still gets one thread.
+    """
+    positive_int("workers", workers)
+    cores = available_cores() if cores is None else positive_int("cores", cores)
+    return max(1, cores // workers)
+
+
+# -- measuring ----------------------------------------------------------------------------------------
+
+
+def default_candidates(ceiling: int | None = None) -> tuple[int, ...]:
+    """The thread counts :func:`choose_threads` tries by default: 1, the powers of two below ``ceiling``, ``ceiling``.
+
+    ``ceiling`` defaults to torch's current setting (``torch.get_num_threads()``):
+    torch's default in a fresh process (the cores), a worker's share in a
+    process pool, whatever the caller has set otherwise. ``"auto"`` thus never
+    uses more threads than the process was given. On 2 cores: ``(1, 2)``; on 12: ``(1, 2, 4, 8, 12)``.
+    """
+    ceiling = torch.get_num_threads() if ceiling is None else positive_int("ceiling", ceiling)
+    counts = {ceiling}
+    power = 1
+    while power < ceiling:
+        counts.add(power)
+        power *= 2
+    return tuple(sorted(counts))
+
+
+def _logits(output: Any) -> torch.Tensor:
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None,
+          loss: Callable[[Any, torch.Tensor], torch.Tensor] | None) -> Callable[[], None]:
+    """One training step without the optimiser (forward, loss, backward), or one inference forward when ``y`` is None."""
+    if y is None:
+        def forward() -> None:
+            with torch.no_grad():
+                model(x)
+        return forward
+
+    def train_step() -> None:
+        model.zero_grad(set_to_none=True)
+        output = model(x)
+        value = F.cross_entropy(_logits(output), y) if loss is None else loss(output, y)
+        value.backward()
+    return train_step
+
+
+def time_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *,
+                 candidates: Sequence[int] | None = None, repeats: int = 3, warmup: int = 1,
+                 loss: Callable[[Any, torch.Tensor], torch.Tensor] | None = None,
+                 timer: Timer = time.perf_counter) -> dict[int, float]:
+    """Median seconds of one step of ``model`` on the batch ``x`` (``y``) with each thread count in ``candidates``.
+
+    With ``y`` a step is a forward pass, the loss (``loss(output, y)``; default
+    cross-entropy of the logits, the first element of a tuple output) and the
+    backward pass, in training mode; without ``y`` it is a forward pass in eval
+    mode under ``torch.no_grad()``. Each count first runs ``warmup`` untimed
+    steps (its threads start, the allocator warms), then ``repeats`` timed
+    rounds run every candidate once each, the order reversed every other round,
+    so that a change of the machine's load falls on all of them alike.
+
+    The steps run on a deep copy of ``model`` under a forked torch RNG: the
+    model's weights, gradients, buffers (batch-norm running statistics),
+    train/eval modes and any other attribute, and the caller's random state,
+    are as they were. Torch's thread count is restored afterwards, even when a
+    step raises (its error propagates). ``timer`` (seconds, monotonic) is
+    replaceable for tests.
+    """
+    if not isinstance(model, nn.Module):
+        raise WiringError(f"model must be an nn.Module, got {type(model).__name__}")
+    for label, tensor in (("x", x), ("y", y)):
+        if tensor is not None and not isinstance(tensor, torch.Tensor):
+            raise WiringError(f"{label} must be a tensor (a batch), got {type(tensor).__name__}")
+    counts = _candidates(candidates)
+    int_at_least("repeats", repeats, 1)
+    int_at_least("warmup", warmup, 0)
+    if loss is not None and not callable(loss):
+        raise WiringError(f"loss must be a callable (output, y) -> loss tensor or None, got loss={loss!r}")
+    twin = copy.deepcopy(model)
+    twin.train(y is not None)
+    step = _step(twin, x, y, loss)
+    times: dict[int, list[float]] = {n: [] for n in counts}
+    with torch.random.fork_rng(devices=[]):
+        for n in counts:
+            with using_threads(n):
+                for _ in range(warmup):
+                    step()
+        for r in range(repeats):
+            for n in counts if r % 2 == 0 else counts[::-1]:
+                with using_threads(n):
+                    start = timer()
+                    step()
+                    times[n].append(timer() - start)
+    return {n: statistics.median(t) for n, t in times.items()}
+
+
+def _candidates(candidates: Sequence[int] | None) -> tuple[int, ...]:
+    if candidates is None:
+        return default_candidates()
+    if isinstance(candidates, (str, bytes)) or not isinstance(candidates, Sequence) or not candidates:
+        raise WiringError(f"candidates must be a non-empty sequence of positive ints, got candidates={candidates!r}")
+    for n in candidates:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise WiringError(f"candidates must hold positive ints, got {n!r} in candidates={candidates!r}")
+    return tuple(sorted(set(candidates)))
+
+
+def choose_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *,
+                   candidates: Sequence[int] | None = None, repeats: int = 3, warmup: int = 1,
+                   tolerance: float = 0.05, loss: Callable[[Any, torch.Tensor], torch.Tensor] | None = None,
+                   timer: Timer = time.perf_counter) -> int:
+    """The thread count that runs ``model`` on the batch ``x`` (``y``) fastest: the fewest within ``tolerance`` of the best.
+
+    Times every count of ``candidates`` (default :func:`default_candidates`:
+    1, the powers of two up to torch's current setting, and that setting) with
+    :func:`time_threads` (same arguments; with ``y`` a training step, without
+    it an inference forward), then returns the smallest count whose median time
+    is at most ``(1 + tolerance)`` times the fastest median: more threads must
+    earn their cores, and fewer threads suffer less when the machine gets busy.
+    A single candidate is returned without running anything, and so is torch's
+    current setting for a batch that is not on the CPU (intra-op threads serve
+    CPU kernels only). ``model`` is left untouched (see :func:`time_threads`).
+
+    It costs ``len(candidates) × (warmup + repeats)`` steps (8 on two cores)
+    and a deep copy of the model; ``benchmarks/threads.py`` measures it.
+    """
+    real_in("tolerance", tolerance, 0)
+    counts = _candidates(candidates)
+    if isinstance(x, torch.Tensor) and x.device.type != "cpu":
+        return torch.get_num_threads()
+    if len(counts) == 1:
+        return counts[0]
+    medians = time_threads(model, x, y, candidates=counts, repeats=repeats, warmup=warmup, loss=loss, timer=timer)
+    best = min(medians.values())
+    return min(n for n, seconds in medians.items() if seconds <= best * (1 + tolerance))
+
+
+def resolve_threads(threads: Any, model: nn.Module | None = None, x: torch.Tensor | None = None,
+                    y: torch.Tensor | None = None, *, name: str = "threads", error: type[Exception] = WiringError,
+                    **options: Any) -> int | None:
+    """The thread count a ``threads`` argument asks for: None, the int given, or :func:`choose_threads` for ``"auto"``.
+
+    ``threads`` is checked with :func:`check_threads` (``name`` and ``error``
+    go to its message). ``"auto"`` needs ``model`` and a batch ``x`` (and ``y``
+    for a training step); ``options`` go to :func:`choose_threads`. The result
+    is meant for :func:`using_threads`: ``with using_threads(resolve_threads(threads, model, xb, yb)): ...``.
+    """
+    threads = check_threads(threads, name=name, error=error)
+    if threads != AUTO:
+        return threads
+    if model is None or x is None:
+        raise error(f"{name}={AUTO!r} needs a model and an example batch to measure")
+    return choose_threads(model, x, y, **options)
