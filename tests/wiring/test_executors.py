@@ -192,6 +192,18 @@ def test_custom_ops_reach_workers_through_setup(executor):
     assert inline.trials[0].status == "failed" and "runner_test_triple" in inline.trials[0].error
 
 
+def test_workers_get_their_share_of_the_cores(executor):
+    from test_threads import worker_threads
+
+    from wiring.search.executors import ray_task_threads
+    from wiring.threads import available_cores, threads_per_worker
+
+    expected = threads_per_worker(2) if isinstance(executor, ProcessPool) else ray_task_threads(1)
+    assert {f.result(timeout=120) for f in [executor.submit(worker_threads) for _ in range(4)]} == {expected}
+    if available_cores() >= 2:
+        assert 2 * expected <= available_cores()  # two workers × their threads fit the cores
+
+
 def test_time_limit_interrupts_trials_in_workers(executor, tmp_path):
     result = run(RandomSearch(Toy(), seed=1), functools.partial(sleepy, str(tmp_path)), budget=8, timeout=0.5,
                  executor=executor, progress=False)

@@ -7,11 +7,12 @@ it submits ``execute_trial(objective, arch, timeout)`` and reads back an
 - :class:`InlineExecutor` (the default): the objective runs in the calling
   thread, one trial at a time.
 - :class:`ProcessPool`: spawned worker processes that run ``setup`` once and
-  use ``torch_threads`` torch threads each; a trial that overruns its time
-  limit has its worker killed (a hard limit).
-- :class:`RayExecutor`: Ray remote tasks, one CPU each, on a local Ray started
-  on the loopback interface only, or on a cluster (``address=``). Ray is an
-  optional extra (``pip install ray``).
+  use ``torch_threads`` torch threads each (by default their share of the
+  cores, :func:`wiring.threads.threads_per_worker`); a trial that overruns its
+  time limit has its worker killed (a hard limit).
+- :class:`RayExecutor`: Ray remote tasks, one CPU each (and as many torch
+  threads), on a local Ray started on the loopback interface only, or on a
+  cluster (``address=``). Ray is an optional extra (``pip install ray``).
 
 Worker processes import the objective by reference (its module and name), so
 it must be a module-level function or callable object of an importable module,
@@ -57,6 +58,7 @@ from typing import Any
 
 from generators.checks import positive_int
 
+from ..threads import AUTO, Threads, available_cores, check_threads, threads_per_worker
 from .strategy import SearchError
 from .workers import KILL_GRACE, WorkerLost, WorkerPool
 
@@ -216,17 +218,21 @@ _prepared: set[str] = set()
 
 
 def prepare_worker(setup: Setup = None, torch_threads: int | None = 1) -> None:
-    """Run once per worker process: set torch's thread count, import ``setup`` modules, call ``setup`` callables.
+    """Prepare a worker process: set torch's thread count, and once import ``setup`` modules, call ``setup`` callables.
 
     ``setup`` is a module name (``"my_ops"``), a picklable callable, or a list
-    of them. Importing a module registers the custom ops it defines.
+    of them. Importing a module registers the custom ops it defines; it runs
+    once per process (per ``setup`` and ``torch_threads``), while the thread
+    count is set again at every call (a trial may have changed it). ``None``
+    leaves torch's count as it is.
     """
+    if torch_threads is not None:
+        import torch
+        if torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
     key = repr((_normalise_setup(setup), torch_threads))
     if key in _prepared:
         return
-    if torch_threads is not None:
-        import torch
-        torch.set_num_threads(torch_threads)
     for item in _normalise_setup(setup):
         if isinstance(item, str):
             importlib.import_module(item)
@@ -280,13 +286,22 @@ class InlineExecutor(Executor):
 class ProcessPool(WorkerPool):
     """A process pool for trials: ``max_workers`` processes, ``torch_threads`` torch threads each.
 
+    ``torch_threads="auto"`` (the default) gives each worker its share of the
+    cores, :func:`~wiring.threads.threads_per_worker` ``(max_workers)`` =
+    ``max(1, cores // max_workers)`` (cores: this process's CPU affinity), so
+    that workers × threads ≤ cores; an int sets that many threads in every
+    worker, and None leaves torch's default (all the cores, in every worker).
+    :attr:`torch_threads` holds the count the workers get. A trial that asks
+    ``wiring.train`` for ``threads="auto"`` measures up to its worker's count.
+
     ``setup`` (module names and/or picklable callables) runs once in each
     worker before its first trial: import the modules that register your
     custom ops there. ``mp_context`` defaults to ``"spawn"``: fresh
     interpreters, safe with torch's thread pools (forking a process that has
     run torch code can hang), and the start method Python is moving to. With
     spawn, a script that creates the pool needs the usual
-    ``if __name__ == "__main__":`` guard. ``max_workers`` defaults to the CPU count.
+    ``if __name__ == "__main__":`` guard. ``max_workers`` defaults to the cores this process may
+    use (:func:`~wiring.threads.available_cores`: its CPU affinity, else the CPU count).
 
     The runner's ``timeout`` is a hard limit here. At the limit the worker
     raises :class:`TrialTimeout` into the objective; if the trial has not
@@ -299,16 +314,18 @@ class ProcessPool(WorkerPool):
     they do not exit on their own.
     """
 
-    def __init__(self, max_workers: int | None = None, *, setup: Setup = None, torch_threads: int | None = 1,
+    def __init__(self, max_workers: int | None = None, *, setup: Setup = None, torch_threads: Threads = AUTO,
                  mp_context: str | Any = "spawn", kill_grace: float = KILL_GRACE) -> None:
         positive_int("max_workers", max_workers, allow_none=True, error=SearchError)
-        positive_int("torch_threads", torch_threads, allow_none=True, error=SearchError)
+        torch_threads = check_threads(torch_threads, name="torch_threads", error=SearchError)
         if (isinstance(kill_grace, bool) or not isinstance(kill_grace, Real) or not math.isfinite(kill_grace)
                 or kill_grace < 0):
             raise SearchError(f"kill_grace must be a finite number of seconds >= 0, got kill_grace={kill_grace!r}")
         context = multiprocessing.get_context(mp_context) if isinstance(mp_context, str) else mp_context
-        super().__init__(max_workers or os.cpu_count() or 1, context=context, initializer=prepare_worker,
-                         initargs=(_normalise_setup(setup), torch_threads), kill_grace=float(kill_grace))
+        workers = max_workers or available_cores()
+        self.torch_threads: int | None = threads_per_worker(workers) if torch_threads == AUTO else torch_threads
+        super().__init__(workers, context=context, initializer=prepare_worker,
+                         initargs=(_normalise_setup(setup), self.torch_threads), kill_grace=float(kill_grace))
 
     def limit_of(self, fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> float | None:
         """A trial's ``timeout`` (the third argument of :func:`execute_trial`); other calls have no limit."""
@@ -332,12 +349,28 @@ class ProcessPool(WorkerPool):
         return Outcome("failed", None, {}, text, started, time.time(), duration)
 
 
-def _ray_call(setup: tuple, torch_threads: int | None, paths: tuple[str, ...], payload: bytes) -> Any:
-    """Run a pickled call in a Ray worker, after making the driver's folders importable and preparing the worker."""
+def ray_task_threads(cpus_per_trial: float, cores: int | None = None) -> int:
+    """Torch threads for a Ray task that reserved ``cpus_per_trial`` CPUs on a node with ``cores`` cores.
+
+    ``max(1, min(floor(cpus_per_trial), cores))``: Ray runs at most its CPUs ÷
+    ``cpus_per_trial`` tasks on a node at once, so with Ray's default CPU count
+    (the node's cores) tasks × threads ≤ cores. ``cores`` defaults to the
+    calling process's :func:`~wiring.threads.available_cores` (the task's node).
+    """
+    cores = available_cores() if cores is None else cores
+    return max(1, min(int(cpus_per_trial), cores))
+
+
+def _ray_call(setup: tuple, torch_threads: int | str | None, cpus_per_trial: float, paths: tuple[str, ...],
+              payload: bytes) -> Any:
+    """Run a pickled call in a Ray worker, after making the driver's folders importable and preparing the worker.
+
+    ``torch_threads="auto"`` is resolved here, on the task's node (:func:`ray_task_threads`).
+    """
     for path in paths:  # folders missing on this node (a remote one) are harmless
         if path not in sys.path:
             sys.path.append(path)
-    prepare_worker(setup, torch_threads)
+    prepare_worker(setup, ray_task_threads(cpus_per_trial) if torch_threads == AUTO else torch_threads)
     from ray import cloudpickle
 
     fn, args, kwargs = cloudpickle.loads(payload)
@@ -392,19 +425,23 @@ class RayExecutor(Executor):
     objective's and custom ops' modules with it. Workers also get the driver's
     own ``sys.path`` folders appended to theirs (as a spawned process pool
     does), so on a local Ray whatever the driver imports, workers import.
-    ``setup`` and ``torch_threads`` are as for :class:`ProcessPool`, run once
-    per Ray worker process. ``init_kwargs`` go to ``ray.init``.
+    ``setup`` is as for :class:`ProcessPool`, run once per Ray worker process.
+    ``torch_threads`` is set at the start of every task: ``"auto"`` (the
+    default) gives a task as many threads as the CPUs it reserved,
+    :func:`ray_task_threads` (``max(1, floor(cpus_per_trial))``, at most the
+    node's cores); an int that many; None leaves the worker's setting (Ray
+    sets ``OMP_NUM_THREADS`` in its workers). ``init_kwargs`` go to ``ray.init``.
 
     ``max_workers`` (trials kept in flight by the runner) defaults to the
     cluster's CPUs divided by ``cpus_per_trial``.
     """
 
     def __init__(self, num_cpus: int | None = None, address: str | None = None, *, setup: Setup = None,
-                 torch_threads: int | None = 1, cpus_per_trial: float = 1, max_workers: int | None = None,
+                 torch_threads: Threads = AUTO, cpus_per_trial: float = 1, max_workers: int | None = None,
                  runtime_env: dict[str, Any] | None = None, **init_kwargs: Any) -> None:
         positive_int("num_cpus", num_cpus, allow_none=True, error=SearchError)
         positive_int("max_workers", max_workers, allow_none=True, error=SearchError)
-        positive_int("torch_threads", torch_threads, allow_none=True, error=SearchError)
+        torch_threads = check_threads(torch_threads, name="torch_threads", error=SearchError)
         if isinstance(cpus_per_trial, bool) or not isinstance(cpus_per_trial, Real) or not cpus_per_trial > 0:
             raise SearchError(f"cpus_per_trial must be a positive number, got cpus_per_trial={cpus_per_trial!r}")
         ray = import_ray()
@@ -424,6 +461,7 @@ class RayExecutor(Executor):
         self.max_workers: int = max_workers or max(1, int(cpus // cpus_per_trial))
         self._setup = _normalise_setup(setup)
         self._torch_threads = torch_threads
+        self._cpus_per_trial = float(cpus_per_trial)
         self._remote = ray.remote(num_cpus=cpus_per_trial, max_retries=0)(_ray_call)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
@@ -434,7 +472,8 @@ class RayExecutor(Executor):
         # Pickled here and unpickled after _ray_call has put the driver's folders on sys.path: Ray would unpickle
         # the arguments before any code of ours runs in the worker.
         payload = cloudpickle.dumps((fn, args, kwargs))
-        ref = self._remote.remote(self._setup, self._torch_threads, driver_paths(), payload)
+        ref = self._remote.remote(self._setup, self._torch_threads, self._cpus_per_trial, driver_paths(),
+                                  payload)
         return _RayFuture(self._ray, ref)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -509,9 +548,11 @@ EXECUTORS = ("inline", "process", "ray")
 
 
 def make_executor(name: str, workers: int | None = None, *, setup: Setup = None,
-                  torch_threads: int | None = 1, address: str | None = None) -> Executor:
+                  torch_threads: Threads = AUTO, address: str | None = None) -> Executor:
     """An executor by name (for the CLI): ``"inline"``, ``"process"`` (a :class:`ProcessPool` of ``workers``),
-    or ``"ray"`` (a :class:`RayExecutor` with ``num_cpus=workers`` locally, or joining ``address``)."""
+    or ``"ray"`` (a :class:`RayExecutor` with ``num_cpus=workers`` locally, or joining ``address``).
+
+    ``torch_threads`` is the workers' (see :class:`ProcessPool`); the inline executor leaves threads alone."""
     if name == "inline":
         return InlineExecutor()
     if name == "process":
