@@ -4,9 +4,11 @@ runs one epoch and derives a valid member of the space; every other image space 
 from importlib import import_module
 
 import pytest
+import torch
 
 import wiring
 from wiring.cli.oneshot import IMAGE_SPACES, STRATEGIES, strategy_class
+from wiring.data import from_torch
 from wiring.search.strategy import SearchError
 
 from tiny_data import digits
@@ -42,3 +44,29 @@ def test_every_listed_pair_runs(key, name):
 def test_every_other_pair_is_refused_saying_what_is_missing(key, name):
     with pytest.raises(SearchError, match=f"{strategy_class(key).__name__} cannot search .*: it needs "):
         strategy_class(key)(small(name), progress=False)
+
+
+class _Items(torch.utils.data.Dataset):
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i], int(self.y[i])
+
+
+@pytest.mark.parametrize("key", sorted({key for key, _ in PAIRS}))
+def test_streamed_data_searches_exactly_as_tensors(key):
+    """A user's torch dataset (splits read on demand) gives every strategy the very batches of the tensors."""
+    name = STRATEGIES[key].spaces[0]
+    space = small(name)
+    inputs = [d["params"] for _, d in space.supernet().nodes(data=True) if d["op"] == "input"]
+    data = digits(inputs[0]["channels"], inputs[0]["size"][0], train=16, val=8)
+    streamed = from_torch(_Items(data.x_train, data.y_train), val=_Items(data.x_val, data.y_val),
+                          test=_Items(data.x_test, data.y_test), num_classes=data.num_classes)
+    cls = strategy_class(key)
+    options = dict(seed=0, epochs=1, batch_size=8, progress=False, **FAST.get(cls.__name__, {}))
+    assert streamed.streamed
+    assert cls(space, **options).search(streamed).arch == cls(space, **options).search(data).arch
