@@ -40,7 +40,7 @@ from generators.checks import int_at_least, positive_int, real_in
 
 from .errors import WiringError
 
-__all__ = ["AUTO", "available_cores", "check_threads", "choose_threads", "default_candidates", "parse_threads",
+__all__ = ["AUTO", "DROP", "available_cores", "check_threads", "choose_threads", "default_candidates", "parse_threads",
            "resolve_threads", "threads_per_worker", "time_threads", "using_threads"]
 
 AUTO = "auto"
@@ -177,9 +177,13 @@ def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None,
     return train_step
 
 
+DROP = 2.0
+"""A candidate whose fastest step is more than this many times the fastest step of all runs no more rounds."""
+
+
 def time_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *,
                  candidates: Sequence[int] | None = None, repeats: int = 3, warmup: int = 1,
-                 loss: Callable[[Any, torch.Tensor], torch.Tensor] | None = None,
+                 drop: float | None = DROP, loss: Callable[[Any, torch.Tensor], torch.Tensor] | None = None,
                  timer: Timer = time.perf_counter) -> dict[int, float]:
     """Median seconds of one step of ``model`` on the batch ``x`` (``y``) with each thread count in ``candidates``.
 
@@ -189,7 +193,12 @@ def time_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = Non
     mode under ``torch.no_grad()``. Each count first runs ``warmup`` untimed
     steps (its threads start, the allocator warms), then ``repeats`` timed
     rounds run every candidate once each, the order reversed every other round,
-    so that a change of the machine's load falls on all of them alike.
+    so that a change of the machine's load falls on all of them alike. After
+    each round a candidate whose fastest step so far is more than ``drop``
+    times the fastest step of any candidate is out of the later rounds (its
+    median is over the steps it ran): on a busy machine a bad count can be
+    many times slower (issue 13: 7×), and timing it again would cost more than
+    the rest together. ``drop=None`` runs every round for every candidate.
 
     The steps run on a deep copy of ``model`` under a forked torch RNG: the
     model's weights, gradients, buffers (batch-norm running statistics),
@@ -206,6 +215,7 @@ def time_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = Non
     counts = _candidates(candidates)
     int_at_least("repeats", repeats, 1)
     int_at_least("warmup", warmup, 0)
+    real_in("drop", drop, 1, allow_none=True)
     if loss is not None and not callable(loss):
         raise WiringError(f"loss must be a callable (output, y) -> loss tensor or None, got loss={loss!r}")
     twin = copy.deepcopy(model)
@@ -217,12 +227,16 @@ def time_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = Non
             with using_threads(n):
                 for _ in range(warmup):
                     step()
+        running = list(counts)
         for r in range(repeats):
-            for n in counts if r % 2 == 0 else counts[::-1]:
+            for n in running if r % 2 == 0 else running[::-1]:
                 with using_threads(n):
                     start = timer()
                     step()
                     times[n].append(timer() - start)
+            if drop is not None:
+                fastest = min(min(t) for t in times.values())
+                running = [n for n in running if min(times[n]) <= drop * fastest]
     return {n: statistics.median(t) for n, t in times.items()}
 
 
@@ -239,7 +253,7 @@ def _candidates(candidates: Sequence[int] | None) -> tuple[int, ...]:
 
 def choose_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *,
                    candidates: Sequence[int] | None = None, repeats: int = 3, warmup: int = 1,
-                   tolerance: float = 0.05, loss: Callable[[Any, torch.Tensor], torch.Tensor] | None = None,
+                   drop: float | None = DROP, tolerance: float = 0.05, loss: Callable[[Any, torch.Tensor], torch.Tensor] | None = None,
                    timer: Timer = time.perf_counter) -> int:
     """The thread count that runs ``model`` on the batch ``x`` (``y``) fastest: the fewest within ``tolerance`` of the best.
 
@@ -253,8 +267,10 @@ def choose_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = N
     current setting for a batch that is not on the CPU (intra-op threads serve
     CPU kernels only). ``model`` is left untouched (see :func:`time_threads`).
 
-    It costs ``len(candidates) × (warmup + repeats)`` steps (8 on two cores)
-    and a deep copy of the model; ``benchmarks/threads.py`` measures it.
+    It costs at most ``len(candidates) × (warmup + repeats)`` steps (8 on two
+    cores; 6 when one count is more than ``drop`` times slower than another
+    after the first round) and a deep copy of the model;
+    ``benchmarks/threads.py`` measures it.
     """
     real_in("tolerance", tolerance, 0)
     counts = _candidates(candidates)
@@ -262,7 +278,8 @@ def choose_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = N
         return torch.get_num_threads()
     if len(counts) == 1:
         return counts[0]
-    medians = time_threads(model, x, y, candidates=counts, repeats=repeats, warmup=warmup, loss=loss, timer=timer)
+    medians = time_threads(model, x, y, candidates=counts, repeats=repeats, warmup=warmup, drop=drop, loss=loss,
+                           timer=timer)
     best = min(medians.values())
     return min(n for n, seconds in medians.items() if seconds <= best * (1 + tolerance))
 

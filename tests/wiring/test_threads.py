@@ -150,7 +150,7 @@ def test_more_threads_win_only_beyond_the_tolerance(batch):
 def test_the_median_ignores_one_slow_round(batch):
     # 2 threads are faster in two of three rounds; one round was hit by other work (10 s)
     clock = Clock({1: [1.0, 1.0, 1.0], 2: [0.5, 10.0, 0.5]})
-    assert time_threads(net(), *batch, candidates=(1, 2), timer=clock) == {1: 1.0, 2: 0.5}
+    assert time_threads(net(), *batch, candidates=(1, 2), timer=clock) == pytest.approx({1: 1.0, 2: 0.5})
     assert choose_threads(net(), *batch, candidates=(1, 2), timer=Clock(clock.costs)) == 2
 
 
@@ -159,6 +159,19 @@ def test_rounds_alternate_after_an_untimed_warm_up(batch):
     time_threads(net(), *batch, candidates=(4, 1, 2, 2), repeats=3, warmup=2, timer=clock)
     assert clock.timed() == [1, 2, 4, 4, 2, 1, 1, 2, 4]  # candidates sorted, deduplicated; order flips each round
     assert clock.calls == [n for n in clock.timed() for _ in range(2)]  # the count in force at both ends of a step
+
+
+def test_a_count_far_slower_than_the_best_runs_no_more_rounds(batch):
+    clock = Clock({1: 0.19, 2: 1.38, 4: 0.3})
+    medians = time_threads(net(), *batch, candidates=(1, 2, 4), timer=clock)
+    assert clock.timed() == [1, 2, 4, 4, 1, 1, 4]  # 2 threads: 1.38 > 2 × 0.19 after the first round
+    assert medians == pytest.approx({1: 0.19, 2: 1.38, 4: 0.3})
+    clock = Clock(clock.costs)
+    time_threads(net(), *batch, candidates=(1, 2, 4), drop=None, timer=clock)
+    assert clock.timed() == [1, 2, 4, 4, 2, 1, 1, 2, 4]
+    clock = Clock({1: 1.0, 2: 0.4})  # the fewer threads can be the ones dropped
+    assert choose_threads(net(), *batch, candidates=(1, 2), timer=clock) == 2
+    assert clock.timed() == [1, 2, 2, 2]
 
 
 def test_steps_run_forward_and_backward_with_labels_forward_only_without(batch):
@@ -261,6 +274,7 @@ def test_a_failing_step_propagates_and_restores_the_count(batch):
     ({"candidates": [True]}, r"candidates must hold positive ints, got True in candidates=\[True\]"),
     ({"repeats": 0}, r"repeats must be an int >= 1, got repeats=0"),
     ({"warmup": -1}, r"warmup must be an int >= 0, got warmup=-1"),
+    ({"drop": 0.5}, r"drop must be a finite number with drop >= 1 or None, got drop=0.5"),
     ({"tolerance": -0.1}, r"tolerance must be a finite number with tolerance >= 0, got tolerance=-0.1"),
     ({"loss": "mse"}, r"loss must be a callable \(output, y\) -> loss tensor or None, got loss='mse'"),
 ])
