@@ -30,6 +30,7 @@ import ops
 from generators.checks import int_at_least, real_in
 from ops.darts_modules import DropPath
 
+from . import distributed
 from .compiler import compile as compile_graph
 from .data import Dataset
 from .data.augment import cutout, horizontal_flip, random_crop
@@ -171,6 +172,8 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
         raise TrainError(f"flip must be a bool, got flip={flip!r}")
     int_at_least("num_workers", num_workers, 0, error=TrainError)
     dev = _device(device)
+    if distributed.join(dev) and dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())  # torchrun: this rank's GPU
     _check_data(data)
     model = _module(model, data, seed)
     drop_modules = [m for m in model.modules() if isinstance(m, DropPath)]
@@ -178,6 +181,7 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
         raise TrainError(f"drop_path={drop_path} but the model has no drop_path ops; build it with them, e.g. "
                          f"spaces.darts.network(..., drop_path=True)")
     model.to(dev)
+    distributed.broadcast(model)
     if optimizer.strip().lower() == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
                                                      weight_decay=weight_decay)
@@ -194,7 +198,7 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
     stopped_early = diverged = False
     start = time.perf_counter()
     with _forked_rng(dev, seed), tqdm(range(1, epochs + 1), desc="train", unit="epoch", file=sys.stderr,
-                                      disable=not progress) as bar:
+                                      disable=not progress or distributed.rank() != 0) as bar:
         for epoch in bar:
             epoch_start = time.perf_counter()
             if drop_path > 0:
@@ -229,7 +233,8 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 256,
              device: str | torch.device = "cpu") -> float:
-    """Accuracy of ``model`` on ``(x, y)``, in eval mode under ``torch.no_grad()``.
+    """Accuracy of ``model`` on ``(x, y)``, in eval mode under ``torch.no_grad()`` (under torchrun each rank
+    scores a share and the counts are summed: every rank gets the same accuracy).
 
     The model is moved to ``device`` (batches go there one at a time); its
     train/eval mode is restored afterwards.
@@ -243,13 +248,16 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     was_training = model.training
     model.eval()
     correct = 0
+    mine = distributed.share(torch.arange(len(x)))  # under torchrun each rank scores its share
     try:
         with torch.no_grad():
-            for i in range(0, len(x), batch_size):
-                yb = y[i:i + batch_size].to(dev)
-                correct += int((_logits(model(x[i:i + batch_size].to(dev))).argmax(1) == yb).sum())
+            for i in range(0, len(mine), batch_size):
+                index = mine[i:i + batch_size]
+                yb = y[index].to(dev)
+                correct += int((_logits(model(x[index].to(dev))).argmax(1) == yb).sum())
     finally:
         model.train(was_training)
+    (correct,) = distributed.all_sum([correct])
     return correct / len(x)
 
 
@@ -297,17 +305,23 @@ def _as_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, t
 
 
 def batches(x: Split, y: torch.Tensor, order: torch.Tensor, batch_size: int, *, num_workers: int = 0,
-            pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """``(images, labels)`` of ``order`` in runs of ``batch_size``, read in this process or by ``num_workers``
-    DataLoader workers (the same batches either way)."""
-    runs = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+            pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+    """``(images, labels, global size)`` of ``order`` in runs of ``batch_size`` (under torchrun, runs of
+    ``batch_size × world`` and this rank's share of each; a run too short to give every rank one example is
+    dropped), read in this process or by ``num_workers`` DataLoader workers (the same batches either way)."""
+    step = batch_size * distributed.world()
+    runs = [run for run in (order[i:i + step] for i in range(0, len(order), step)) if len(run) >= distributed.world()]
+    shares = [distributed.share(run).tolist() for run in runs]
+    sizes = [len(run) for run in runs]
     if num_workers == 0:
-        for run in runs:
-            index = torch.as_tensor(run, dtype=torch.long)
-            yield x[index], y[index]
+        for share, size in zip(shares, sizes):
+            index = torch.as_tensor(share, dtype=torch.long)
+            yield x[index], y[index], size
         return
-    yield from torch.utils.data.DataLoader(_Pairs(x, y), batch_sampler=runs, collate_fn=_as_batch,
-                                           num_workers=num_workers, pin_memory=pin_memory)
+    loader = torch.utils.data.DataLoader(_Pairs(x, y), batch_sampler=shares, collate_fn=_as_batch,
+                                         num_workers=num_workers, pin_memory=pin_memory)
+    for (xb, yb), size in zip(loader, sizes):
+        yield xb, yb, size
 
 
 def _train_epoch(model: nn.Module, data: Dataset, opt: torch.optim.Optimizer, batch_size: int, dev: torch.device,
@@ -317,8 +331,9 @@ def _train_epoch(model: nn.Module, data: Dataset, opt: torch.optim.Optimizer, ba
     n = len(data.y_train)
     total_loss, correct = 0.0, 0
     order = torch.randperm(n, generator=shuffle)
-    for xb, yb in batches(data.x_train, data.y_train, order, batch_size, num_workers=extras.num_workers,
-                          pin_memory=extras.pin_memory):
+    seen = 0
+    for xb, yb, size in batches(data.x_train, data.y_train, order, batch_size, num_workers=extras.num_workers,
+                                pin_memory=extras.pin_memory):
         yb = yb.to(dev)
         xb = extras.augment(xb)
         output = model(xb.to(dev))
@@ -332,14 +347,21 @@ def _train_epoch(model: nn.Module, data: Dataset, opt: torch.optim.Optimizer, ba
             if not isinstance(output[1], torch.Tensor) or output[1].shape != expected:
                 raise TrainError(f"the model's auxiliary logits must have shape {expected}, got {_describe(output[1])}")
             loss = loss + extras.aux_weight * F.cross_entropy(output[1], yb)
-        if not torch.isfinite(loss):
+        finite = bool(torch.isfinite(loss))
+        if distributed.active():
+            finite = distributed.all_sum([float(not finite)])[0] == 0  # every rank stops together
+        if not finite:
             return None
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * distributed.loss_weight(len(yb), size)).backward()
+        distributed.average_gradients(model.parameters())
         opt.step()
+        distributed.broadcast_buffers(model)
+        seen += len(yb)
         total_loss += loss.item() * len(yb)
         correct += int((logits.argmax(1) == yb).sum())
-    return total_loss / n, correct / n
+    total_loss, correct, seen = distributed.all_sum([total_loss, correct, seen])
+    return total_loss / seen, correct / seen
 
 
 def _logits(output: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
