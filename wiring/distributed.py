@@ -70,6 +70,12 @@ def join(device: torch.device) -> bool:
     return active()
 
 
+def barrier() -> None:
+    """Wait until every rank gets here (e.g. until rank 0 has written a checkpoint)."""
+    if active():
+        dist.barrier()
+
+
 def share(index: torch.Tensor) -> torch.Tensor:
     """This rank's contiguous share of a global batch ``index`` (shares differ in size by at most one)."""
     if not active():

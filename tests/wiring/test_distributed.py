@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from wiring import distributed
+from wiring.search.oneshot.checkpoint import read
 
 SCRIPT = Path(__file__).with_name("ddp_script.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,3 +66,31 @@ def test_ranks_agree_bit_for_bit_with_batch_norm(tmp_path):
     two = launch(tmp_path, "train-bn", 16, 2)
     assert_same(two[0]["weights"], two[1]["weights"])  # buffers (running statistics) too
     assert two[0]["history"] == two[1]["history"]
+
+
+def test_darts_ranks_agree_and_a_killed_search_resumes_to_the_whole_run(tmp_path):
+    whole = launch(tmp_path / "whole", "darts", 16, 2)
+    for a, b in zip(whole[0]["alphas"], whole[1]["alphas"]):
+        assert_same(a, b)  # α identical on every rank after every epoch
+    assert_same(whole[0]["weights"], whole[1]["weights"])
+    assert whole[0]["arch"] == whole[1]["arch"]
+    path = tmp_path / "search.ckpt"
+    launch(tmp_path / "killed", "darts", 16, 2, path, 1, expect=1)  # killed after epoch 1's checkpoint
+    assert read(path)["loop"]["epoch"] == 1
+    resumed = launch(tmp_path / "resumed", "darts", 16, 2, path)
+    for r in range(2):
+        assert resumed[r]["saves"] == 1  # went on from epoch 1: trained epoch 2 only
+        assert resumed[r]["arch"] == whole[0]["arch"]
+        for a, b in zip(resumed[r]["alphas"], whole[0]["alphas"]):
+            assert_same(a, b)
+        assert_same(resumed[r]["weights"], whole[0]["weights"])
+
+
+def test_strategies_that_run_in_one_process_refuse_torchrun(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2", "--master-addr",
+         "127.0.0.1", "--master-port", str(free_port()), str(SCRIPT.with_name("ddp_refusal.py"))],
+        capture_output=True, text=True, env={"PYTHONPATH": f"{ROOT}:{SCRIPT.parent}", "OMP_NUM_THREADS": "1",
+                                             "PATH": "/usr/bin:/bin"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "SPOS runs in one process; under torchrun (world size 2)" in proc.stdout

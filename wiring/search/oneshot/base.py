@@ -25,6 +25,7 @@ from torch import nn
 from generators.checks import positive_int
 from spaces.base import Space
 from wiring import compile as compile_graph
+from wiring import distributed
 
 from ..strategy import SearchError
 from .checkpoint import PathArg, checkpoint_path
@@ -98,6 +99,8 @@ class OneShotStrategy:
 
     mode = "softmax"
     needs: tuple[str, ...] = ("supernet",)
+    data_parallel = False
+    """Whether the search runs data-parallel under torchrun (:mod:`wiring.distributed`); others refuse a world > 1."""
 
     def __init__(self, space: Any, *, seed: int = 0, epochs: int, batch_size: int,
                  device: str | torch.device = "cpu", progress: bool = True, checkpoint: PathArg = None) -> None:
@@ -128,6 +131,10 @@ class OneShotStrategy:
     def search(self, data: Any) -> OneShotResult:
         """Search on ``data`` (a :class:`wiring.data.Dataset` shaped like the supernet's input, see
         :func:`wiring.search.evaluators.fit_input`), under a torch RNG seeded with ``seed``."""
+        if distributed.join(self.device) and not self.data_parallel:
+            raise SearchError(f"{type(self).__name__} runs in one process; under torchrun (world size "
+                              f"{distributed.world()}) use one of the data-parallel strategies (DARTS, DARTSPlus, "
+                              f"FairDARTS) or launch it without torchrun")
         with seeded(self.seed, self.device):
             return self._search(data)
 

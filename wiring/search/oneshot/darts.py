@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from generators.checks import positive_int
+from wiring import distributed
 from wiring.supernet import learnable
 
 from ..strategy import SearchError
@@ -129,6 +130,7 @@ class DARTS(OneShotStrategy):
     """
 
     mode = "softmax"
+    data_parallel = True
 
     def __init__(self, space: Any, *, seed: int = 0, order: int = 1, epochs: int = 50, batch_size: int = 64,
                  lr: float = 0.025, lr_min: float = 0.001, momentum: float = 0.9, weight_decay: float = 3e-4,
@@ -162,6 +164,7 @@ class DARTS(OneShotStrategy):
 
     def _search(self, data: Any) -> OneShotResult:
         model = self.build_model().to(self.device)
+        distributed.broadcast(model)
         check_data(self.space, data)
         self.after_alpha_step(model)
         x, y = data.x_train, data.y_train
@@ -175,11 +178,16 @@ class DARTS(OneShotStrategy):
                                  "reason": f"completed {self.epochs} epochs"}
         history: list[dict[str, torch.Tensor]] = loop["history"]
         stopped, reason, epochs_run = loop["stopped"], loop["reason"], loop["epoch"]
-        with Progress(self.progress, self.epochs, type(self).__name__, initial=epochs_run) as bar:
+        ranks = distributed.world()
+        with Progress(self.progress and distributed.rank() == 0, self.epochs, type(self).__name__,
+                      initial=epochs_run) as bar:
             for epoch in range(epochs_run, epochs_run if stopped else self.epochs):
                 xi = schedule.get_last_lr()[0]
                 model.train()
-                for tb, vb in epoch_batches(w_idx, a_idx, self.batch_size, gen):
+                for tb_all, vb_all in epoch_batches(w_idx, a_idx, self.batch_size * ranks, gen):
+                    if min(len(tb_all), len(vb_all)) < ranks:  # too short to give every rank an example
+                        continue
+                    tb, vb = distributed.share(tb_all), distributed.share(vb_all)
                     train_batch = (x[tb].to(self.device), y[tb].to(self.device))
                     val_batch = (x[vb].to(self.device), y[vb].to(self.device))
                     # α step
@@ -188,8 +196,10 @@ class DARTS(OneShotStrategy):
                     grads = hypergradient(model, train_batch, val_batch, alphas=alphas, weights=weights,
                                           order=self.order, xi=xi, weight_decay=self.weight_decay,
                                           momentum=self.momentum, buffers=buffers, alpha_loss=alpha_loss)
+                    weight = distributed.loss_weight(len(vb), len(vb_all))
                     for a, g in zip(alphas, grads):
-                        a.grad = g.detach()
+                        a.grad = g.detach() * weight
+                    distributed.average_gradients(alphas)
                     a_opt.step()
                     self.after_alpha_step(model)
                     # weight step
@@ -197,12 +207,14 @@ class DARTS(OneShotStrategy):
                     for a in alphas:
                         a.grad = None
                     loss = cross_entropy(model, train_batch)
-                    loss.backward()
+                    (loss * distributed.loss_weight(len(tb), len(tb_all))).backward()
+                    distributed.average_gradients(weights)
                     if self.grad_clip is not None:
                         nn.utils.clip_grad_norm_(weights, self.grad_clip)
                     for a in alphas:  # the α step owns α
                         a.grad = None
                     w_opt.step()
+                    distributed.broadcast_buffers(model)
                 schedule.step()
                 epochs_run = epoch + 1
                 history.append({key: a.detach().cpu().clone() for key, a in model.alphas_by_key().items()})
