@@ -36,7 +36,8 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 FORMAT_VERSION = "1"
-_SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_HEADER = _SQLITE_HEADER = b"SQLite format 3\x00"
+"""The first bytes of every SQLite database file."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -145,6 +146,13 @@ class Storage:
         with open(self.path, "rb") as handle:
             header = handle.read(len(_SQLITE_HEADER))
         if header != _SQLITE_HEADER:
+            from .oneshot.checkpoint import is_checkpoint  # deferred: only a refused file needs it (and torch)
+
+            if is_checkpoint(self.path):
+                raise SearchError(f"{str(self.path)!r} is a one-shot search checkpoint (written by a one-shot "
+                                  f"strategy, e.g. wiring search --strategy darts --storage), not a black-box search "
+                                  f"storage: keep it for that one-shot search and give this black-box search another "
+                                  f"storage path")
             raise SearchError(f"{str(self.path)!r} is not a search storage (not an SQLite database)")
         return True
 
@@ -324,6 +332,23 @@ class Storage:
                 self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
+
+
+def is_search_storage(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a regular file holding a search storage (an SQLite database with the ``meta`` and
+    ``trials`` tables), read without writing or locking it; ``False`` for anything else, a missing file included."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
+                return False
+        db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            db.close()
+    except (OSError, sqlite3.Error):
+        return False
+    return {"meta", "trials"} <= tables
 
 
 def row_digest(values: Iterable[Any]) -> str:

@@ -52,6 +52,7 @@ import json
 import os
 import random
 import tempfile
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ import torch
 from torch import nn
 
 from ..runner import settings_of
+from ..storage import SQLITE_HEADER, is_search_storage
 from ..strategy import SearchError
 
 FORMAT = "wiring.search.oneshot.checkpoint/2"
@@ -157,9 +159,46 @@ def _load(source: Any, path: str | os.PathLike) -> Any:
                           f"checkpoint ({type(error).__name__}); delete it to start the search afresh") from None
 
 
+def is_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether ``path`` looks like a file :func:`write` wrote (a :func:`torch.save` archive whose envelope names
+    :data:`FORMAT`'s family), judged from its first bytes without unpickling anything; not a check of its
+    contents (:func:`read_payload` is)."""
+    family = FORMAT.rpartition("/")[0].encode()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [name for name in archive.namelist() if name.endswith("/data.pkl")]
+            if len(pickles) != 1:
+                return False
+            with archive.open(pickles[0]) as pickled:
+                return family in pickled.read(4096)  # the envelope's first item: its format
+    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError):
+        return False
+
+
+def refuse_storage(path: str | os.PathLike) -> None:
+    """:class:`SearchError` if ``path`` is a black-box search storage (:mod:`wiring.search.storage`) or another
+    SQLite database, which a one-shot search must neither read as a checkpoint nor overwrite (nor advise deleting);
+    said in one line with what to do."""
+    try:
+        with open(path, "rb") as handle:
+            sqlite = handle.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return  # reading it will say why
+    if sqlite and is_search_storage(path):
+        raise SearchError(f"{os.fspath(path)!r} is a black-box search storage (the SQLite file of "
+                          f"wiring.search.run, e.g. wiring search --strategy regularizedevolution --storage), not a "
+                          f"one-shot checkpoint: keep it for that black-box search and give this one-shot search "
+                          f"another checkpoint path")
+    if sqlite:
+        raise SearchError(f"{os.fspath(path)!r} is an SQLite database, not a one-shot checkpoint: give this one-shot "
+                          f"search another checkpoint path")
+
+
 def read_payload(path: str | os.PathLike) -> dict[str, Any]:
     """What :func:`write` saved, loaded on the CPU with ``weights_only=True`` once its SHA-256 is verified;
-    :class:`SearchError` naming ``path`` for a damaged, edited or foreign file."""
+    :class:`SearchError` naming ``path`` for a damaged, edited or foreign file (saying what a black-box search
+    storage is)."""
+    refuse_storage(path)
     envelope = _load(path, path)
     if not isinstance(envelope, dict) or envelope.get("format") != FORMAT or set(envelope) != {
             "format", "sha256", "payload"} or not isinstance(envelope["payload"], bytes):
@@ -293,5 +332,5 @@ class Checkpoint:
             torch.cuda.set_rng_state(parts["cuda_rng"], cuda)
 
 
-__all__ = ["Checkpoint", "FORMAT", "LoopState", "checkpoint_path", "differences", "read", "read_payload", "setup",
-           "write"]
+__all__ = ["Checkpoint", "FORMAT", "LoopState", "checkpoint_path", "differences", "is_checkpoint", "read",
+           "read_payload", "refuse_storage", "setup", "write"]
