@@ -25,7 +25,7 @@ from wiring.train import OPTIMIZERS
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "torch_geometric", "matplotlib", "scipy")
 """Modules no help may import."""
-HELP_MODULES = ["wiring", "wiring.cli", "wiring.cli.catalog", "wiring.cli.search"]
+HELP_MODULES = ["wiring", "wiring.cli", "wiring.cli.args", "wiring.cli.catalog", "wiring.cli.search"]
 """Every module of ours the help imports."""
 OURS = ("generators", "ops", "spaces", "wiring")
 

@@ -263,16 +263,22 @@ def test_bad_param_lists_the_strategy_own_names(capsys):
 @pytest.mark.parametrize("argv, mentions", [
     (["--strategy", "darts", "--budget", "5"], ["--budget", "one-shot", "--param"]),
     (["--strategy", "darts", "--executor", "process"], ["--executor"]),
-    (["--strategy", "randomsearch", "--param", "lr=1"], ["--param", "black-box"]),
+    (["--strategy", "randomsearch", "--param", "lr=1"], ["--param lr", "'randomsearch'", "valid names: none"]),
     (["--strategy", "randomsearch", "--retrain-epochs", "1"], ["--retrain-epochs", "black-box"]),
     (["--strategy", "spos", "--plot", "x.png"], ["--plot", "'spos'"]),
-    (["--strategy", "darts", "--data-fraction", "0"], ["--data-fraction"]),
-    (["--strategy", "darts", "--retrain-epochs", "-1"], ["--retrain-epochs"]),
-    (["--strategy", "darts", "--epochs", "0"], ["epochs"]),
 ])
 def test_options_of_the_other_family_and_bad_values(capsys, argv, mentions):
     space = ["--space", "spos"] if argv[1] == "spos" else NB201
     fails(capsys, *argv, *space, "--quiet", mentions=tuple(mentions))
+
+
+@pytest.mark.parametrize("argv, mentions", [
+    (["--data-fraction", "0"], ["--data-fraction", "(0, 1]"]),
+    (["--retrain-epochs", "-1"], ["--retrain-epochs", ">= 0"]),
+    (["--epochs", "0"], ["--epochs", ">= 1"]),
+])
+def test_absurd_numbers_are_usage_errors(capsys, argv, mentions):
+    cli.usage_error(capsys, "search", "--strategy", "darts", *NB201, *argv, "--quiet", mentions=tuple(mentions))
 
 
 def test_unwritable_paths_fail_before_searching(capsys, tmp_path):

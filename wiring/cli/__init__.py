@@ -15,6 +15,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from .args import CHANNELS, POSITIVE, POSITIVE_REAL
 from .catalog import DATASETS, GENERATORS, NETWORKS, OPTIMIZERS
 from .search import add_parser as _search_parser
 
@@ -71,13 +72,13 @@ def _compare_parser(commands: Any) -> None:
                     "Writes results.json, accuracy.png and one stage drawing per generator to --out.")
     p.add_argument("--dataset", default="digits", choices=DATASETS, help="embedded dataset")
     p.add_argument("--generators", default="er,ba,ws", help="comma-separated generators (er, ba, ws, ws_flex)")
-    p.add_argument("--graphs", type=int, default=4, help="random graphs (networks) per generator")
-    p.add_argument("--epochs", type=int, default=8, help="training epochs per network")
-    p.add_argument("--channels", type=int, default=16, help="RandWire C")
-    p.add_argument("--nodes", type=int, default=16, help="RandWire N (nodes per stage)")
+    p.add_argument("--graphs", type=POSITIVE, default=4, help="random graphs (networks) per generator")
+    p.add_argument("--epochs", type=POSITIVE, default=8, help="training epochs per network")
+    p.add_argument("--channels", type=CHANNELS, default=16, help="RandWire C")
+    p.add_argument("--nodes", type=POSITIVE, default=16, help="RandWire N (nodes per stage)")
     p.add_argument("--seed", type=int, default=0, help="first graph seed; also the training and split seed")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate")
+    p.add_argument("--batch-size", type=POSITIVE, default=64)
+    p.add_argument("--lr", type=POSITIVE_REAL, default=0.01, help="learning rate")
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--out", type=Path, default=Path("compare-results"), help="output directory")
@@ -131,18 +132,21 @@ def _train_parser(commands: Any) -> None:
     p = commands.add_parser(
         "train", formatter_class=_formatter, help="train a graph JSON or a RandWire network on a dataset",
         description="Train a typed DAG (a JSON file) or a RandWire network (--randwire) on an embedded dataset; "
-                    "print validation and test accuracy; optionally save graph and weights.")
+                    "print validation and test accuracy; optionally save graph and weights. The images are fitted "
+                    "to a graph's input as wiring search fits them (channels repeated, bilinear resize), and a graph "
+                    "that ends in a feature map, such as a stage from wiring generate, gets a classifier head "
+                    "(global average pool, linear to the dataset's classes; saved with it).")
     p.add_argument("graph", type=Path, nargs="?", help="typed-DAG JSON file (or use --randwire)")
     p.add_argument("--randwire", choices=NETWORKS, help="build a RandWire network of this regime instead")
     p.add_argument("--generator", default="ws", choices=GENERATORS, help="with --randwire")
-    p.add_argument("--channels", type=int, default=16, help="with --randwire: C")
-    p.add_argument("--nodes", type=int, default=16, help="with --randwire: N")
+    p.add_argument("--channels", type=CHANNELS, default=16, help="with --randwire: C")
+    p.add_argument("--nodes", type=POSITIVE, default=16, help="with --randwire: N")
     p.add_argument("--dataset", default="digits", choices=DATASETS)
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--epochs", type=POSITIVE, default=5)
+    p.add_argument("--batch-size", type=POSITIVE, default=64)
+    p.add_argument("--lr", type=POSITIVE_REAL, default=0.01)
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
-    p.add_argument("--patience", type=int, default=None, help="stop after this many epochs without improvement")
+    p.add_argument("--patience", type=POSITIVE, default=None, help="stop after this many epochs without improvement")
     p.add_argument("--seed", type=int, default=0, help="graph, initialisation, split and shuffling seed")
     p.add_argument("--device", default="cpu")
     p.add_argument("--save", type=Path, help="write graph and trained weights to this file (wiring.save)")

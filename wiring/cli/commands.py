@@ -20,11 +20,12 @@ from spaces import randwire
 from .. import limits
 from ..analysis import analyse
 from ..cost import cost
-from ..data import load_dataset
+from ..data import Dataset, load_dataset
 from ..draw import draw
 from ..errors import GraphError
 from ..serialise import from_json, graph_hash, save, to_json
 from ..train import train
+from ..validate import validate
 from .args import assignments
 from .catalog import NETWORKS as REGIMES
 from .compare import Settings, compare, table
@@ -38,9 +39,6 @@ def run_compare(args: argparse.Namespace) -> int:
     unknown = [g for g in generators if g not in randwire.GENERATORS]
     if unknown or not generators:
         raise GraphError(f"--generators must name some of {sorted(randwire.GENERATORS)}, got {args.generators!r}")
-    for name in ("graphs", "epochs", "channels", "nodes"):
-        if getattr(args, name) < 1:
-            raise GraphError(f"--{name} must be at least 1, got {getattr(args, name)}")
     data = load_dataset(args.dataset, seed=args.seed)
     settings = Settings(generators, args.graphs, args.epochs, args.channels, args.nodes, args.seed,
                         args.batch_size, args.lr, args.optimizer, args.device)
@@ -141,6 +139,51 @@ def _ops(G: nx.DiGraph) -> list[str]:
     return found
 
 
+def _trainable(G: nx.DiGraph, data: Dataset, path: Path) -> tuple[nx.DiGraph, Dataset]:
+    """``G`` and ``data`` made to fit each other, saying so: the images fitted to the graph's input as
+    ``wiring search`` fits them (:func:`~wiring.search.evaluators.fit_input`), and a graph that ends in a feature
+    map (a ``wiring generate`` stage) given a classifier head."""
+    from ..search.evaluators import fit_input  # deferred: it imports scipy, which other commands do not need
+
+    analysis = analyse(G)
+    if len(analysis.inputs) != 1:
+        raise GraphError(f"{path}: train takes a graph with one input node, got {len(analysis.inputs)}")
+    shape = tuple(analysis.nodes[analysis.inputs[0]].out_shape)
+    if shape != tuple(data.input_shape):
+        fitted = fit_input(data, shape)
+        print(f"{data.name} images {tuple(data.input_shape)} fitted to the graph's input {shape} "
+              f"(channels repeated, bilinear resize)", flush=True)
+        data = fitted
+    return with_head(G, data.num_classes, path), data
+
+
+def with_head(G: nx.DiGraph, num_classes: int, path: Path | str = "the graph") -> nx.DiGraph:
+    """``G`` if its output is logits ``(num_classes,)``; a copy with a ``head`` node (global average pool, then a
+    linear layer to ``num_classes``: the classifier the spaces end in) before the output if it ends in one feature
+    map ``(C, H, W)``, saying so; else :class:`GraphError` naming the output's shape."""
+    analysis = analyse(G)
+    shape = analysis.output_shape
+    logits = shape[0] if shape and isinstance(shape[0], tuple) else shape  # (logits, aux logits, ...)
+    if tuple(logits) == (num_classes,):
+        return G
+    producers = list(G.in_edges(analysis.output, data=True))
+    if len(producers) != 1 or len(logits) != 3:
+        raise GraphError(f"{path}: the graph's output has shape {shape}, not the logits ({num_classes},) of "
+                         f"{num_classes} classes: end it in a classifier (op 'head' with num_classes={num_classes}) "
+                         f"or in one feature map (C, H, W), to which train adds one")
+    (source, output, attrs), = producers
+    label = next(name for name in ("head", *(f"head_{i}" for i in range(1, len(G) + 2))) if name not in G)
+    H = G.copy()
+    H.remove_edge(source, output)
+    H.add_node(label, op="head", params={"num_classes": num_classes})
+    H.add_edge(source, label)
+    H.add_edge(label, output, **attrs)
+    validate(H)
+    print(f"the graph ends in a {tuple(logits)} feature map, not logits: added node {label!r} (op 'head': global "
+          f"average pool, linear to {num_classes} classes) before its output", flush=True)
+    return H
+
+
 def run_train(args: argparse.Namespace) -> int:
     if (args.graph is None) == (args.randwire is None):
         raise GraphError("give either a graph JSON file or --randwire REGIME, not both or neither")
@@ -150,7 +193,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise GraphError(f"cannot write {str(args.save)!r}: it is a directory")
     data = load_dataset(args.dataset, seed=args.seed)
     if args.graph is not None:
-        G = _read_graph(args.graph)
+        G, data = _trainable(_read_graph(args.graph), data, args.graph)
     else:
         G = NETWORKS[args.randwire](channels=args.channels, nodes=args.nodes, generator=args.generator,
                                     seed=args.seed, num_classes=data.num_classes, in_channels=data.input_shape[0],

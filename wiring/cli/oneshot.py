@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import math
-import types
-import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,11 +25,13 @@ from ..cost import cost
 from ..data import load_dataset
 from ..search import SearchError
 from ..search.oneshot.base import NEEDS, missing
+from ..search.oneshot.checkpoint import refuse_storage
 from ..search.evaluators import fit_input, training_fraction
 from ..serialise import save
 from ..train import train
 from .args import assignments
 from .catalog import IMAGE_SPACES, STRATEGIES, OneShot
+from .params import parameters, strategy_params
 
 
 def _small(name: str) -> Any:
@@ -92,14 +91,12 @@ def _prepare(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
                           f"got --space {args.space} ({why_not(entry, args.space)})")
     if args.plot is not None and not entry.alphas:
         raise SearchError(f"--plot draws α per epoch: strategy {args.strategy!r} has no α (it records none)")
-    if not 0 < args.data_fraction <= 1:
-        raise SearchError(f"--data-fraction must be in (0, 1], got {args.data_fraction}")
-    if args.retrain_epochs < 0:
-        raise SearchError(f"--retrain-epochs must be >= 0, got {args.retrain_epochs}")
     for flag, path in (("--save", args.save), ("--plot", args.plot), ("--storage", args.storage)):
         _check_writable(flag, path)
+    if args.storage is not None:
+        refuse_storage(args.storage)  # a black-box search's storage: say so now, not after building the supernet
     cls = strategy_class(args.strategy)
-    return cls, strategy_params(cls, args.strategy, assignments(args.param, "--param"))
+    return cls, strategy_params(cls, args.strategy, assignments(args.param, "--param"), FLAGS)
 
 
 # -- the strategy ---------------------------------------------------------------
@@ -121,80 +118,6 @@ def _class(module_name: str, name: str) -> type:
     if not hasattr(module, name):
         raise SearchError(f"one-shot strategy {name} is not available: {path} has no {name}")
     return getattr(module, name)
-
-
-def parameters(cls: type) -> dict[str, Any]:
-    """The keyword arguments of ``cls``'s constructor and their type hints (``Any`` where unannotated),
-    following ``**options`` up to the base classes."""
-    found: dict[str, Any] = {}
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass):
-            continue
-        try:
-            hints = typing.get_type_hints(klass.__init__)
-        except (NameError, TypeError):  # an annotation that does not resolve: leave the values to the strategy
-            hints = {}
-        signature = inspect.signature(klass.__init__)
-        for p in list(signature.parameters.values())[1:]:
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-                found.setdefault(p.name, hints.get(p.name, Any))
-        if not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
-            break
-    return found
-
-
-def strategy_params(cls: type, name: str, given: dict[str, Any]) -> dict[str, Any]:
-    """``--param`` values checked against ``cls``'s constructor: known names, values of the hinted types."""
-    known = parameters(cls)
-    valid = sorted(n for n in known if n not in FLAGS)
-    checked = {}
-    for key, value in given.items():
-        if key in FLAGS and key in known:
-            raise SearchError(f"--param {key}: set it with {FLAGS[key]}, not --param")
-        if key not in known or key in FLAGS:
-            raise SearchError(f"--param {key}: strategy {name!r} ({cls.__name__}) has no setting {key!r}; "
-                              f"valid names: {', '.join(valid)}")
-        checked[key] = _convert(value, known[key])
-        if checked[key] is _MISFIT:
-            raise SearchError(f"--param {key} takes {_describe(known[key])}, got {value!r}")
-    return checked
-
-
-_MISFIT = object()
-_SCALARS: dict[Any, tuple[type, ...]] = {bool: (bool,), int: (int,), float: (int, float), str: (str,),
-                                         type(None): (type(None),)}
-
-
-def _convert(value: Any, hint: Any) -> Any:
-    """``value`` (parsed JSON) as type ``hint`` wants it (a list becomes a tuple), or ``_MISFIT``. Classes the
-    command line cannot write (devices, latency tables) take any value: the strategy checks it."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        for option in args:
-            converted = _convert(value, option)
-            if converted is not _MISFIT:
-                return converted
-        return _MISFIT
-    if hint in _SCALARS:
-        ok = isinstance(value, _SCALARS[hint]) and (hint is bool or not isinstance(value, bool))
-        return value if ok else _MISFIT
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            return _MISFIT
-        items = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
-        if len(items) != len(value):
-            return _MISFIT
-        converted = tuple(_convert(v, h) for v, h in zip(value, items))
-        return _MISFIT if _MISFIT in converted else converted
-    if origin is not None or (callable(hint) and not isinstance(hint, type)):
-        return _MISFIT  # a callable, a mapping, ...: not a command-line value
-    return value
-
-
-def _describe(hint: Any) -> str:
-    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
 
 
 def _construct(cls: type, space: Any, args: argparse.Namespace, params: dict[str, Any]) -> Any:

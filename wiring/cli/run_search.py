@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 import spaces
@@ -12,8 +13,10 @@ from ..errors import GraphError
 from ..search import STRATEGIES, SearchError, make_executor, run
 from ..search.evaluators import TabularEvaluator, TrainingEvaluator
 from ..search.objectives import parse_objectives
+from ..search.storage import Storage
 from . import oneshot
 from .args import assignments
+from .params import strategy_params
 from .search import BLACK_BOX_ONLY, ONE_SHOT_ONLY, STRATEGY_NAMES
 
 
@@ -42,9 +45,27 @@ def _refuse(args: argparse.Namespace, defaults: dict[str, Any], strategy: str) -
             raise SearchError(f"--{name.replace('_', '-')} does not apply to {strategy}")
 
 
+FLAGS = {"space": "--space", "seed": "--seed"}
+"""Constructor arguments of black-box strategies the CLI sets from its own flags, never from ``--param``."""
+
+RANDOM_START = {
+    "RegularizedEvolution": ("population", "population_size", "sample", "sample_size"),
+    "ConstrainedEvolution": ("population", "population_size", "top_k", "top_k"),
+    "NSGA2": ("population", "population_size", "offspring", "offspring"),
+    "BayesianOptimization": ("initial", "initial", None, None),
+    "PredictorSearch": ("initial", "initial", None, None),
+    "Reinforce": ("batch", "batch", None, None),
+}
+"""Strategy -> the setting (``--param`` name, attribute) counting the trials it draws before anything it learns
+steers a draw: random samples before the first mutation, offspring or model fit (for Reinforce, samples before the
+first controller update); and a setting to shrink with it (name, attribute)."""
+
+
 def _black_box(args: argparse.Namespace) -> int:
+    cls = STRATEGIES[STRATEGY_NAMES[args.strategy]]
+    params = strategy_params(cls, args.strategy, assignments(args.param, "--param"), FLAGS)
     space = build_space(args)
-    strategy = STRATEGIES[STRATEGY_NAMES[args.strategy]](space, seed=args.seed)
+    strategy = cls(space, seed=args.seed, **params)
     if args.space == "nasbench_graph":
         objective: Any = TabularEvaluator(space)
     else:
@@ -53,6 +74,14 @@ def _black_box(args: argparse.Namespace) -> int:
     objectives = None if args.objectives is None else parse_objectives(args.objectives)
     if objectives is not None:
         objective = WithAccuracy(objective)
+    # Only a search that will run is warned about: a file that is no search storage, or several objectives for a
+    # single-objective strategy, is refused first (by Storage, by run()), in one line.
+    if args.storage is not None and args.storage.exists():
+        Storage(args.storage, readonly=True).close()
+    refused = objectives is not None and len(objectives) > 1 and not getattr(strategy, "multi_objective", False)
+    warning = None if refused else random_start_warning(strategy, args.strategy, args.budget)
+    if warning is not None:
+        print(f"wiring search: warning: {warning}", file=sys.stderr, flush=True)
     executor = None if args.executor == "inline" else make_executor(args.executor, args.workers,
                                                                        address=args.ray_address)
     try:
@@ -75,6 +104,26 @@ def _black_box(args: argparse.Namespace) -> int:
         result.plot_front(args.plot) if objectives is not None else result.plot(args.plot)
         print(f"wrote {args.plot}")
     return 0
+
+
+def random_start_warning(strategy: Any, name: str, budget: int) -> str | None:
+    """One line saying that ``strategy`` learns nothing within ``budget`` trials (a population or initial design
+    at least as large as the budget), with the ``--param`` values that would let it; ``None`` when it does."""
+    entry = RANDOM_START.get(type(strategy).__name__)
+    if entry is None:
+        return None
+    setting, attribute, companion, companion_attribute = entry
+    size = getattr(strategy, attribute)
+    if size < budget or budget < 2:  # one trial is a random sample whatever the settings
+        return None
+    suggested = min(budget - 1, max(2, budget // 5))  # a fifth of the budget; the rest evolves or learns
+    hint = f"--param {setting}={suggested}"
+    if companion is not None and getattr(strategy, companion_attribute) > suggested:
+        hint += f" --param {companion}={max(1, (suggested + 2) // 4)}"  # the paper's ratio, S/P = 25/100
+    what = ("its controller is never updated before the last trial" if setting == "batch"
+            else "every trial is a random sample")
+    return (f"{name}'s {setting} {size} >= --budget {budget}: {what}, so this run is a random search; give it "
+            f"fewer, e.g. {hint}")
 
 
 class WithAccuracy:

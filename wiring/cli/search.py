@@ -10,13 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .args import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_REAL
 from .catalog import BLACK_BOX, DATASETS, IMAGE_SPACES, SPACES, STRATEGIES
 
 STRATEGY_NAMES = {name.lower(): name for name in BLACK_BOX}
 BLACK_BOX_ONLY = {"budget": 20, "executor": "inline", "workers": 2, "ray_address": None, "timeout": None,
                   "objectives": None}
 """Options of black-box strategies only, with their defaults: a one-shot search refuses other values."""
-ONE_SHOT_ONLY = {"param": [], "save": None, "retrain_epochs": 0}
+ONE_SHOT_ONLY = {"save": None, "retrain_epochs": 0}
 """Options of one-shot strategies only, with their defaults: a black-box search refuses other values."""
 
 DESCRIPTION = """\
@@ -25,8 +26,11 @@ Search a space with a strategy, on an embedded dataset (images fitted to the spa
 Black-box strategies train every candidate for --epochs (or look it up in the benchmark table
 for nasbench_graph) and record every trial in --storage.
 One-shot strategies train the space's supernet once for --epochs, derive one architecture and
-print its encoding; --storage is their checkpoint, --param sets their hyperparameters.
-Either way, run the same command again to continue a stopped search."""
+print its encoding; --storage is their checkpoint.
+Either way, --param sets the strategy's own settings (the paper's by default: a population
+or initial design at least --budget is warned about, e.g. regularizedevolution's population
+100; use --param population=10 --param sample=3 for a budget of 50), and running the same
+command again continues a stopped search."""
 
 
 def add_parser(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) -> None:
@@ -37,7 +41,7 @@ def add_parser(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]
     p.add_argument("--space", required=True, choices=SPACES, help="search space")
     p.add_argument("--strategy", default="regularizedevolution", metavar="NAME",
                    choices=sorted(STRATEGY_NAMES) + list(STRATEGIES), help="search strategy (listed below)")
-    p.add_argument("--budget", type=int, default=BLACK_BOX_ONLY["budget"],
+    p.add_argument("--budget", type=POSITIVE, default=BLACK_BOX_ONLY["budget"],
                    help="black-box: trials in all (a continued storage counts its own)")
     p.add_argument("--storage", type=Path, metavar="PATH",
                    help="black-box: SQLite file recording every trial (none: in memory); one-shot: checkpoint file "
@@ -48,28 +52,29 @@ def add_parser(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]
                    help="space option, e.g. --option channels=8 (repeatable)")
     p.add_argument("--dataset", default="digits", choices=DATASETS,
                    help="training data, images fitted to the space's input")
-    p.add_argument("--epochs", type=int, default=2, metavar="N",
+    p.add_argument("--epochs", type=POSITIVE, default=2, metavar="N",
                    help="black-box: training epochs per candidate; one-shot: supernet training epochs")
-    p.add_argument("--data-fraction", type=float, default=1.0,
+    p.add_argument("--data-fraction", type=FRACTION, default=1.0,
                    help="fraction of the training split used (one-shot: by the search and --retrain-epochs)")
     p.add_argument("--executor", default=BLACK_BOX_ONLY["executor"], choices=("inline", "process", "ray"),
                    help="black-box: where trials run: in-process, a local process pool, or Ray (loopback unless "
                         "--ray-address)")
-    p.add_argument("--workers", type=int, default=BLACK_BOX_ONLY["workers"],
+    p.add_argument("--workers", type=POSITIVE, default=BLACK_BOX_ONLY["workers"],
                    help="black-box: workers of the process pool or Ray")
     p.add_argument("--ray-address", help="black-box: address of an existing Ray cluster")
-    p.add_argument("--timeout", type=float, help="black-box: seconds per trial")
+    p.add_argument("--timeout", type=POSITIVE_REAL, help="black-box: seconds per trial")
     p.add_argument("--objectives", metavar="NAME:DIR,...",
                    help="black-box: several objectives, e.g. accuracy:max,params:min (names: accuracy, "
                         "test_accuracy, params, macs, and nasbench_graph's table columns); the table then lists "
                         "the Pareto front; use a multi-objective strategy (nsga2, randomsearch)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="one-shot: a strategy setting passed to its constructor, e.g. --param batch_size=32 "
-                        "--param device=cuda (repeatable; a wrong name lists the valid ones)")
+                   help="a strategy setting passed to its constructor, e.g. --param population=10 (black-box) or "
+                        "--param batch_size=32 --param device=cuda (one-shot) (repeatable; a wrong name lists the "
+                        "valid ones)")
     p.add_argument("--save", type=Path, metavar="PATH",
                    help="one-shot: write the derived network (typed DAG, with its weights after --retrain-epochs) "
                         "with wiring.save")
-    p.add_argument("--retrain-epochs", type=int, metavar="N", default=ONE_SHOT_ONLY["retrain_epochs"],
+    p.add_argument("--retrain-epochs", type=NON_NEGATIVE, metavar="N", default=ONE_SHOT_ONLY["retrain_epochs"],
                    help="one-shot: train the derived network from scratch for this many epochs and print its "
                         "test accuracy")
     p.add_argument("--plot", type=Path, metavar="PATH",
