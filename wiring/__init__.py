@@ -22,6 +22,7 @@ _EXPORTS = {
     "draw": "wiring.draw",
     "GraphError": "wiring.errors", "WiringError": "wiring.errors",
     "LatencyTable": "wiring.latency",
+    "ModelError": "wiring.models",
     "from_pyg": "wiring.pyg", "to_pyg": "wiring.pyg",
     "from_json": "wiring.serialise", "graph_hash": "wiring.serialise", "load": "wiring.serialise",
     "save": "wiring.serialise", "to_json": "wiring.serialise",
@@ -30,13 +31,14 @@ _EXPORTS = {
 }
 """Public name -> the module defining it."""
 
-_SUBMODULES = ("limits", "search", "testing")
+_SUBMODULES = ("limits", "models", "search", "testing")
 """Public submodules (``wiring.testing`` needs hypothesis, a test extra)."""
 
 __all__ = ["SCHEMA_VERSION", "CompiledGraph", "Cost", "DataError", "Dataset", "GraphError", "LatencyTable",
            "TrainError", "TrainResult", "WiringError", "compile", "cost", "draw", "evaluate", "from_json", "from_pyg",
            "graph_hash", "limits", "load", "load_dataset", "save", "search", "stable_order", "testing", "to_json", "to_pyg",
            "train", "validate"]
+__all__ += ["ModelError", "models"]
 
 
 def __getattr__(name: str) -> Any:
