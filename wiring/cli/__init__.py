@@ -15,7 +15,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from .args import CHANNELS, POSITIVE, POSITIVE_REAL
+from .args import CHANNELS, POSITIVE, POSITIVE_REAL, add_data_options
 from .catalog import DATASETS, GENERATORS, NETWORKS, OPTIMIZERS
 from .search import add_parser as _search_parser
 
@@ -68,9 +68,9 @@ def _compare_parser(commands: Any) -> None:
     p = commands.add_parser(
         "compare", formatter_class=_formatter, help="the main job: compare RandWire graph generators",
         description="A miniature of the RandWire paper's generator comparison: for ER(0.2), BA(5) and WS(4, 0.75), "
-                    "train several random networks each on an embedded dataset and print accuracy mean ± std. "
-                    "Writes results.json, accuracy.png and one stage drawing per generator to --out.")
-    p.add_argument("--dataset", default="digits", choices=DATASETS, help="embedded dataset")
+                    "train several random networks each on a dataset (the embedded digits, or your files: --data) "
+                    "and print accuracy mean ± std. Writes results.json, accuracy.png and one stage drawing per generator to --out.")
+    add_data_options(p, DATASETS, what="training data")
     p.add_argument("--generators", default="er,ba,ws", help="comma-separated generators (er, ba, ws, ws_flex)")
     p.add_argument("--graphs", type=POSITIVE, default=4, help="random graphs (networks) per generator")
     p.add_argument("--epochs", type=POSITIVE, default=8, help="training epochs per network")
@@ -131,8 +131,8 @@ def _info_parser(commands: Any) -> None:
 def _train_parser(commands: Any) -> None:
     p = commands.add_parser(
         "train", formatter_class=_formatter, help="train a graph JSON or a RandWire network on a dataset",
-        description="Train a typed DAG (a JSON file) or a RandWire network (--randwire) on an embedded dataset; "
-                    "print validation and test accuracy; optionally save graph and weights. The images are fitted "
+        description="Train a typed DAG (a JSON file) or a RandWire network (--randwire) on a dataset (the embedded "
+                    "digits, or your files: --data); print validation and test accuracy; optionally save graph and weights. The images are fitted "
                     "to a graph's input as wiring search fits them (channels repeated, bilinear resize), and a graph "
                     "that ends in a feature map, such as a stage from wiring generate, gets a classifier head "
                     "(global average pool, linear to the dataset's classes; saved with it).")
@@ -141,7 +141,7 @@ def _train_parser(commands: Any) -> None:
     p.add_argument("--generator", default="ws", choices=GENERATORS, help="with --randwire")
     p.add_argument("--channels", type=CHANNELS, default=16, help="with --randwire: C")
     p.add_argument("--nodes", type=POSITIVE, default=16, help="with --randwire: N")
-    p.add_argument("--dataset", default="digits", choices=DATASETS)
+    add_data_options(p, DATASETS, what="training data")
     p.add_argument("--epochs", type=POSITIVE, default=5)
     p.add_argument("--batch-size", type=POSITIVE, default=64)
     p.add_argument("--lr", type=POSITIVE_REAL, default=0.01)

@@ -74,3 +74,56 @@ POSITIVE_REAL = real_in(0)
 """A finite real > 0: learning rates, seconds."""
 FRACTION = real_in(0, 1)
 """A finite real in (0, 1]: a fraction of a split."""
+
+
+def add_data_options(parser: argparse.ArgumentParser, datasets: tuple[str, ...], *, what: str) -> None:
+    """``--dataset``, ``--data PATH``, ``--image-size`` and ``--limit`` on ``parser`` (see :func:`dataset_of`)."""
+    parser.add_argument("--dataset", choices=datasets, default=None,
+                        help=f"{what}: digits (embedded, the default without --data), cifar10 / cifar100 (the "
+                             f"official binary files in --data) or folder (an image folder --data/<class>/<image>); "
+                             f"inferred from --data when left out")
+    parser.add_argument("--data", type=str, metavar="PATH", default=None,
+                        help="where the dataset's files are: the directory holding cifar-10-batches-bin/ or "
+                             "cifar-100-binary/ (or that directory), or an image folder")
+    parser.add_argument("--image-size", type=int_at_least(1), metavar="N", default=None,
+                        help="folder: resize every image to N×N (needed when their sizes differ)")
+    parser.add_argument("--limit", type=int_at_least(1), metavar="N", default=None,
+                        help="use a stratified subsample of N examples (CIFAR: of its training files)")
+
+
+def dataset_of(args: argparse.Namespace) -> tuple[str, str | None, dict[str, Any]]:
+    """(dataset name, path, reader options) of :func:`add_data_options`' flags: without ``--dataset``, digits,
+    or with ``--data`` what the directory holds (CIFAR-10 / CIFAR-100 binary files, else an image folder)."""
+    import os
+
+    from ..data import DataError
+
+    name, path = args.dataset, args.data
+    if name is None:
+        if path is None:
+            name = "digits"
+        elif any(os.path.exists(os.path.join(path, f)) for f in ("cifar-10-batches-bin", "data_batch_1.bin")):
+            name = "cifar10"
+        elif any(os.path.exists(os.path.join(path, f)) for f in ("cifar-100-binary", "train.bin")):
+            name = "cifar100"
+        else:
+            name = "folder"
+    if name == "digits" and path is not None:
+        raise DataError(f"--data {path}: digits is embedded and reads no files; give --dataset "
+                                         f"cifar10, cifar100 or folder")
+    if name != "digits" and path is None:
+        raise DataError(f"--dataset {name} reads files: give --data PATH")
+    if args.image_size is not None and name != "folder":
+        raise DataError(f"--image-size applies to --dataset folder, not {name}")
+    options: dict[str, Any] = {"limit": args.limit}
+    if args.image_size is not None:
+        options["size"] = args.image_size
+    return name, path, options
+
+
+def load_data(args: argparse.Namespace) -> Any:
+    """The dataset :func:`add_data_options`' flags name, split with ``args.seed``."""
+    from ..data import load_dataset
+
+    name, path, options = dataset_of(args)
+    return load_dataset(name, path=path, seed=args.seed, **options)

@@ -20,13 +20,13 @@ from spaces import randwire
 from .. import limits
 from ..analysis import analyse
 from ..cost import cost
-from ..data import Dataset, load_dataset
+from ..data import Dataset
 from ..draw import draw
 from ..errors import GraphError
 from ..serialise import from_json, graph_hash, save, to_json
 from ..train import train
 from ..validate import validate
-from .args import assignments
+from .args import assignments, load_data
 from .catalog import NETWORKS as REGIMES
 from .compare import Settings, compare, table
 
@@ -39,7 +39,7 @@ def run_compare(args: argparse.Namespace) -> int:
     unknown = [g for g in generators if g not in randwire.GENERATORS]
     if unknown or not generators:
         raise GraphError(f"--generators must name some of {sorted(randwire.GENERATORS)}, got {args.generators!r}")
-    data = load_dataset(args.dataset, seed=args.seed)
+    data = load_data(args)
     settings = Settings(generators, args.graphs, args.epochs, args.channels, args.nodes, args.seed,
                         args.batch_size, args.lr, args.optimizer, args.device)
     print(f"{data}; {args.graphs} graph(s) per generator, C={args.channels}, N={args.nodes}, "
@@ -191,7 +191,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise GraphError(f"cannot write {str(args.save)!r}: directory {str(args.save.parent)!r} does not exist")
     if args.save is not None and args.save.is_dir():
         raise GraphError(f"cannot write {str(args.save)!r}: it is a directory")
-    data = load_dataset(args.dataset, seed=args.seed)
+    data = load_data(args)
     if args.graph is not None:
         G, data = _trainable(_read_graph(args.graph), data, args.graph)
     else:

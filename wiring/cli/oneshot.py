@@ -22,14 +22,13 @@ import networkx as nx
 import torch
 
 from ..cost import cost
-from ..data import load_dataset
 from ..search import SearchError
 from ..search.oneshot.base import NEEDS, missing
 from ..search.oneshot.checkpoint import refuse_storage
 from ..search.evaluators import fit_input, training_fraction
 from ..serialise import save
 from ..train import train
-from .args import assignments
+from .args import assignments, load_data
 from .catalog import IMAGE_SPACES, STRATEGIES, OneShot
 from .params import parameters, strategy_params
 
@@ -58,12 +57,13 @@ FLAGS = {"space": "--space", "seed": "--seed", "epochs": "--epochs", "progress":
 """Constructor arguments the CLI sets from its own flags, never from ``--param``."""
 
 
-def search(args: argparse.Namespace, build_space: Callable[[argparse.Namespace], Any]) -> int:
+def search(args: argparse.Namespace, build_space: Callable[..., Any]) -> int:
     """Run ``args.strategy`` (a key of :data:`STRATEGIES`) on the space ``build_space(args)``; print the result."""
     cls, params = _prepare(args)
-    space = build_space(args)
+    raw = load_data(args)
+    space = build_space(args, raw.num_classes)
     supernet = space.supernet()
-    data = _data(args, _input_shape(supernet))
+    data = _data(args, _input_shape(supernet), raw)
     strategy = _construct(cls, space, args, params)
     print(f"{args.strategy} ({cls.__name__}) on {args.space}: {data.name}, {len(data.y_train)} training examples "
           f"fitted to {data.input_shape}, {args.epochs} epoch(s)", flush=True)
@@ -147,10 +147,10 @@ def _input_shape(G: nx.DiGraph) -> tuple[int, ...]:
     return (inputs[0]["channels"], *inputs[0]["size"])
 
 
-def _data(args: argparse.Namespace, shape: tuple[int, ...]) -> Any:
-    """The dataset, its training split subsampled to ``--data-fraction`` as the black-box evaluator does, fitted
-    to ``shape``."""
-    data = training_fraction(load_dataset(args.dataset, seed=args.seed), args.data_fraction, args.seed)
+def _data(args: argparse.Namespace, shape: tuple[int, ...], raw: Any = None) -> Any:
+    """The dataset (``raw``, or read from the flags), its training split subsampled to ``--data-fraction`` as the
+    black-box evaluator does, fitted to ``shape``."""
+    data = training_fraction(raw if raw is not None else load_data(args), args.data_fraction, args.seed)
     return fit_input(data, shape)
 
 

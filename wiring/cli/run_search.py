@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from typing import Any
 
@@ -15,15 +16,19 @@ from ..search.evaluators import TabularEvaluator, TrainingEvaluator
 from ..search.objectives import parse_objectives
 from ..search.storage import Storage
 from . import oneshot
-from .args import assignments
+from .args import assignments, dataset_of, load_data
 from .params import strategy_params
 from .search import BLACK_BOX_ONLY, ONE_SHOT_ONLY, STRATEGY_NAMES
 
 
-def build_space(args: argparse.Namespace) -> Any:
-    """The space of ``--space``: SMALL unless ``--full``, then ``--option`` values."""
+def build_space(args: argparse.Namespace, num_classes: int | None = None) -> Any:
+    """The space of ``--space``: SMALL unless ``--full``, then ``--option`` values; a space with a
+    ``num_classes`` option gets the dataset's ``num_classes`` unless ``--option`` sets it."""
     module = getattr(spaces, args.space)
     options = {**({} if args.full else module.SMALL), **assignments(args.option, "--option")}
+    if num_classes is not None and "num_classes" not in options \
+            and "num_classes" in inspect.signature(module.space).parameters:
+        options["num_classes"] = num_classes
     try:
         return module.space(**options)
     except TypeError as error:
@@ -64,13 +69,16 @@ first controller update); and a setting to shrink with it (name, attribute)."""
 def _black_box(args: argparse.Namespace) -> int:
     cls = STRATEGIES[STRATEGY_NAMES[args.strategy]]
     params = strategy_params(cls, args.strategy, assignments(args.param, "--param"), FLAGS)
-    space = build_space(args)
+    data = None if args.space == "nasbench_graph" else load_data(args)
+    space = build_space(args, None if data is None else data.num_classes)
     strategy = cls(space, seed=args.seed, **params)
-    if args.space == "nasbench_graph":
+    if data is None:
         objective: Any = TabularEvaluator(space)
-    else:
-        objective = TrainingEvaluator(space, dataset=args.dataset, epochs=args.epochs,
-                                      data_fraction=args.data_fraction, seed=args.seed, optimizer="adam", lr=0.01)
+    else:  # in-process trials reuse the data read here; worker processes read it themselves
+        name, path, options = dataset_of(args)
+        objective = TrainingEvaluator(space, dataset=data if args.executor == "inline" else name, path=path,
+                                      dataset_options=options, epochs=args.epochs, data_fraction=args.data_fraction,
+                                      seed=args.seed, optimizer="adam", lr=0.01)
     objectives = None if args.objectives is None else parse_objectives(args.objectives)
     if objectives is not None:
         objective = WithAccuracy(objective)

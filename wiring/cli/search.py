@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .args import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_REAL
+from .args import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_REAL, add_data_options
 from .catalog import BLACK_BOX, DATASETS, IMAGE_SPACES, SPACES, STRATEGIES
 
 STRATEGY_NAMES = {name.lower(): name for name in BLACK_BOX}
@@ -21,7 +21,8 @@ ONE_SHOT_ONLY = {"save": None, "retrain_epochs": 0}
 """Options of one-shot strategies only, with their defaults: a black-box search refuses other values."""
 
 DESCRIPTION = """\
-Search a space with a strategy, on an embedded dataset (images fitted to the space's input).
+Search a space with a strategy, on a dataset (the embedded digits or your files, --data; images fitted to the
+space's input).
 
 Black-box strategies train every candidate for --epochs (or look it up in the benchmark table
 for nasbench_graph) and record every trial in --storage.
@@ -50,8 +51,7 @@ def add_parser(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]
     p.add_argument("--full", action="store_true", help="the space at its default (paper) size, not SMALL")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="space option, e.g. --option channels=8 (repeatable)")
-    p.add_argument("--dataset", default="digits", choices=DATASETS,
-                   help="training data, images fitted to the space's input")
+    add_data_options(p, DATASETS, what="training data, images fitted to the space's input")
     p.add_argument("--epochs", type=POSITIVE, default=2, metavar="N",
                    help="black-box: training epochs per candidate; one-shot: supernet training epochs")
     p.add_argument("--data-fraction", type=FRACTION, default=1.0,

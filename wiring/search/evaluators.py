@@ -19,14 +19,18 @@ from scipy.optimize import OptimizeWarning, curve_fit
 
 from ..analysis import analyse
 from ..cost import cost
-from ..data import load_dataset
+from ..data import Dataset, load_dataset
 from ..data.images import mapped, take
 from ..train import EpochRecord, train
 from .strategy import SearchError, Strategy
 
 
 class TrainingEvaluator:
-    """Compile a candidate, train it on an embedded dataset at a given fidelity, report validation accuracy.
+    """Compile a candidate, train it on a dataset at a given fidelity, report validation accuracy.
+
+    ``dataset``: a name of :data:`wiring.data.DATASETS` (read with ``path`` and
+    ``dataset_options`` by :func:`wiring.data.load_dataset`, in each worker of a
+    process pool) or a :class:`wiring.data.Dataset` (the user's own, pickled to workers).
 
     Fidelity: ``epochs`` and ``data_fraction`` (a stratified subsample of the
     training split; validation and test splits stay whole). Images are fitted
@@ -37,23 +41,27 @@ class TrainingEvaluator:
     "epochs", "train_seconds", "stopped"}``.
     """
 
-    def __init__(self, space: Any, *, dataset: str = "digits", epochs: int = 5, data_fraction: float = 1.0,
-                 seed: int = 0, stopper: CurveStopper | None = None, **train_options: Any) -> None:
+    def __init__(self, space: Any, *, dataset: str | Dataset = "digits", epochs: int = 5, data_fraction: float = 1.0,
+                 seed: int = 0, stopper: CurveStopper | None = None, path: str | None = None,
+                 dataset_options: dict[str, Any] | None = None, **train_options: Any) -> None:
         if not callable(getattr(space, "to_graph", None)):
             raise SearchError(f"TrainingEvaluator needs a space with to_graph(), got {space!r}")
         if not 0 < data_fraction <= 1:
             raise SearchError(f"data_fraction must be in (0, 1], got data_fraction={data_fraction!r}")
         self.space, self.dataset, self.epochs, self.data_fraction = space, dataset, epochs, data_fraction
         self.seed, self.stopper, self.train_options = seed, stopper, train_options
+        self.path, self.dataset_options = path, dict(dataset_options or {})
         self._data = None
         self._fitted: dict[tuple[int, ...], Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_data": None, "_fitted": {}}  # workers reload the embedded data themselves
+        return {**self.__dict__, "_data": None, "_fitted": {}}  # workers read a named dataset themselves
 
     def data(self) -> Any:
         if self._data is None:
-            self._data = training_fraction(load_dataset(self.dataset, seed=self.seed), self.data_fraction, self.seed)
+            data = self.dataset if isinstance(self.dataset, Dataset) else load_dataset(
+                self.dataset, path=self.path, seed=self.seed, **self.dataset_options)
+            self._data = training_fraction(data, self.data_fraction, self.seed)
         return self._data
 
     def __call__(self, arch: Hashable, *, epochs: int | None = None) -> dict[str, Any]:
