@@ -28,7 +28,7 @@ import copy
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -41,7 +41,7 @@ from generators.checks import int_at_least, positive_int, real_in
 from .errors import WiringError
 
 __all__ = ["AUTO", "DROP", "available_cores", "check_threads", "choose_threads", "default_candidates", "parse_threads",
-           "resolve_threads", "threads_per_worker", "time_threads", "using_threads"]
+           "pick_threads", "resolve_threads", "threads_per_worker", "time_threads", "using_threads"]
 
 AUTO = "auto"
 """The ``threads`` value that lets the library decide (measured for a model, a share of the cores for workers)."""
@@ -162,7 +162,7 @@ def _logits(output: Any) -> torch.Tensor:
 
 def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None,
           loss: Callable[[Any, torch.Tensor], torch.Tensor] | None) -> Callable[[], None]:
-    """One training step without the optimiser (forward, loss, backward), or one inference forward when ``y`` is None."""
+    """A training step without the optimiser (forward, loss, backward), or an inference forward when ``y`` is None."""
     if y is None:
         def forward() -> None:
             with torch.no_grad():
@@ -178,7 +178,8 @@ def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None,
 
 
 DROP = 2.0
-"""A candidate whose fastest step is more than this many times the fastest step of all runs no more rounds."""
+"""A candidate whose fastest timed step is more than this many times the fastest of all runs no more rounds;
+one whose warm-up step already takes more than twice that is never timed at all."""
 
 
 def time_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *,
@@ -190,15 +191,21 @@ def time_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = Non
     With ``y`` a step is a forward pass, the loss (``loss(output, y)``; default
     cross-entropy of the logits, the first element of a tuple output) and the
     backward pass, in training mode; without ``y`` it is a forward pass in eval
-    mode under ``torch.no_grad()``. Each count first runs ``warmup`` untimed
-    steps (its threads start, the allocator warms), then ``repeats`` timed
-    rounds run every candidate once each, the order reversed every other round,
-    so that a change of the machine's load falls on all of them alike. After
-    each round a candidate whose fastest step so far is more than ``drop``
-    times the fastest step of any candidate is out of the later rounds (its
-    median is over the steps it ran): on a busy machine a bad count can be
-    many times slower (issue 13: 7×), and timing it again would cost more than
-    the rest together. ``drop=None`` runs every round for every candidate.
+    mode under ``torch.no_grad()``.
+
+    The fewest threads go first: ``warmup`` untimed steps (the model's first
+    run: caches, allocator), then ``repeats`` timed rounds run every candidate
+    once each, the order reversed every other round, so that a change of the
+    machine's load falls on all of them alike. Each other count runs its own
+    ``warmup`` steps (its threads start) just before its first timed step. On a
+    busy machine a bad count can be many times slower (issue 13: 7× for a step,
+    more for an epoch), and timing it again would cost more than all the rest,
+    so with ``drop`` (default :data:`DROP`) a count whose warm-up steps all
+    take more than ``2 × drop`` times the fastest timed step so far is never
+    timed (its warm-up times stand for it), and after each round a count whose
+    fastest timed step is more than ``drop`` times the fastest of all runs no
+    more rounds (its median is over the steps it ran). ``drop=None`` times
+    every count in every round.
 
     The steps run on a deep copy of ``model`` under a forked torch RNG: the
     model's weights, gradients, buffers (batch-norm running statistics),
@@ -221,23 +228,48 @@ def time_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = Non
     twin = copy.deepcopy(model)
     twin.train(y is not None)
     step = _step(twin, x, y, loss)
+
+    def timed() -> float:
+        start = timer()
+        step()
+        return timer() - start
+
     times: dict[int, list[float]] = {n: [] for n in counts}
     with torch.random.fork_rng(devices=[]):
-        for n in counts:
-            with using_threads(n):
-                for _ in range(warmup):
-                    step()
-        running = list(counts)
+        with using_threads(counts[0]):
+            for _ in range(warmup):
+                step()
+        warmed, running = {counts[0]}, list(counts)
         for r in range(repeats):
-            for n in running if r % 2 == 0 else running[::-1]:
+            for n in list(running if r % 2 == 0 else running[::-1]):
                 with using_threads(n):
-                    start = timer()
-                    step()
-                    times[n].append(timer() - start)
+                    if n not in warmed:
+                        warmed.add(n)
+                        probes = [timed() for _ in range(warmup)]
+                        fastest = min((min(t) for t in times.values() if t), default=None)
+                        if drop is not None and probes and fastest is not None and min(probes) > 2 * drop * fastest:
+                            times[n], running = probes, [m for m in running if m != n]
+                            continue
+                    times[n].append(timed())
             if drop is not None:
                 fastest = min(min(t) for t in times.values())
                 running = [n for n in running if min(times[n]) <= drop * fastest]
     return {n: statistics.median(t) for n, t in times.items()}
+
+
+def pick_threads(medians: Mapping[int, float], tolerance: float = 0.05) -> int:
+    """The decision rule of :func:`choose_threads`: the fewest threads whose time is within ``tolerance`` of the best.
+
+    ``medians`` maps thread counts to seconds (as :func:`time_threads`
+    returns); the result is the smallest count ``n`` with ``medians[n] <=
+    (1 + tolerance) × min(medians.values())``. More threads must earn their
+    cores, and fewer threads suffer less when the machine gets busy.
+    """
+    real_in("tolerance", tolerance, 0)
+    if not medians:
+        raise WiringError("medians must time at least one thread count, got none")
+    best = min(medians.values())
+    return min(n for n, seconds in medians.items() if seconds <= best * (1 + tolerance))
 
 
 def _candidates(candidates: Sequence[int] | None) -> tuple[int, ...]:
@@ -253,24 +285,26 @@ def _candidates(candidates: Sequence[int] | None) -> tuple[int, ...]:
 
 def choose_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *,
                    candidates: Sequence[int] | None = None, repeats: int = 3, warmup: int = 1,
-                   drop: float | None = DROP, tolerance: float = 0.05, loss: Callable[[Any, torch.Tensor], torch.Tensor] | None = None,
+                   drop: float | None = DROP, tolerance: float = 0.05,
+                   loss: Callable[[Any, torch.Tensor], torch.Tensor] | None = None,
                    timer: Timer = time.perf_counter) -> int:
-    """The thread count that runs ``model`` on the batch ``x`` (``y``) fastest: the fewest within ``tolerance`` of the best.
+    """The thread count that runs ``model`` on the batch ``x`` (``y``) fastest: the fewest within ``tolerance``.
 
     Times every count of ``candidates`` (default :func:`default_candidates`:
     1, the powers of two up to torch's current setting, and that setting) with
     :func:`time_threads` (same arguments; with ``y`` a training step, without
-    it an inference forward), then returns the smallest count whose median time
-    is at most ``(1 + tolerance)`` times the fastest median: more threads must
-    earn their cores, and fewer threads suffer less when the machine gets busy.
+    it an inference forward), then returns :func:`pick_threads` of the medians:
+    the smallest count whose median time is at most ``(1 + tolerance)`` times
+    the fastest median.
     A single candidate is returned without running anything, and so is torch's
     current setting for a batch that is not on the CPU (intra-op threads serve
     CPU kernels only). ``model`` is left untouched (see :func:`time_threads`).
 
     It costs at most ``len(candidates) × (warmup + repeats)`` steps (8 on two
-    cores; 6 when one count is more than ``drop`` times slower than another
-    after the first round) and a deep copy of the model;
-    ``benchmarks/threads.py`` measures it.
+    cores) and a deep copy of the model; a count that ``drop`` rules out
+    costs fewer (on a busy 2-core machine, where 2 threads are pathological:
+    one slow warm-up step and 4 steps at 1 thread). ``benchmarks/threads.py``
+    measures it.
     """
     real_in("tolerance", tolerance, 0)
     counts = _candidates(candidates)
@@ -280,8 +314,7 @@ def choose_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = N
         return counts[0]
     medians = time_threads(model, x, y, candidates=counts, repeats=repeats, warmup=warmup, drop=drop, loss=loss,
                            timer=timer)
-    best = min(medians.values())
-    return min(n for n, seconds in medians.items() if seconds <= best * (1 + tolerance))
+    return pick_threads(medians, tolerance)
 
 
 def resolve_threads(threads: Any, model: nn.Module | None = None, x: torch.Tensor | None = None,

@@ -19,12 +19,12 @@ from wiring import WiringError
 from wiring.search import ProcessPool, SearchError
 from wiring.search.executors import make_executor, ray_task_threads
 from wiring.threads import (AUTO, available_cores, check_threads, choose_threads, default_candidates, parse_threads,
-                            resolve_threads, threads_per_worker, time_threads, using_threads)
+                            pick_threads, resolve_threads, threads_per_worker, time_threads, using_threads)
 
 
 class Clock:
     """A timer that charges each call ``costs[torch.get_num_threads()]`` seconds: a step timed with n threads
-    lasts ``costs[n]`` (or ``costs[n][i]`` for the i-th timed step at n threads, to inject noise)."""
+    lasts ``costs[n]`` (or ``costs[n][i]`` for the i-th timed step at n threads, warm-ups included, for noise)."""
 
     def __init__(self, costs: dict) -> None:
         self.costs = costs
@@ -148,30 +148,47 @@ def test_more_threads_win_only_beyond_the_tolerance(batch):
 
 
 def test_the_median_ignores_one_slow_round(batch):
-    # 2 threads are faster in two of three rounds; one round was hit by other work (10 s)
-    clock = Clock({1: [1.0, 1.0, 1.0], 2: [0.5, 10.0, 0.5]})
+    # 2 threads are faster in two of three rounds; one round was hit by other work (10 s); 0.6: its warm-up
+    clock = Clock({1: [1.0, 1.0, 1.0], 2: [0.6, 0.5, 10.0, 0.5]})
     assert time_threads(net(), *batch, candidates=(1, 2), timer=clock) == pytest.approx({1: 1.0, 2: 0.5})
     assert choose_threads(net(), *batch, candidates=(1, 2), timer=Clock(clock.costs)) == 2
 
 
-def test_rounds_alternate_after_an_untimed_warm_up(batch):
+def test_rounds_alternate_after_the_warm_ups(batch):
     clock = Clock({1: 1.0, 2: 1.0, 4: 1.0})
     time_threads(net(), *batch, candidates=(4, 1, 2, 2), repeats=3, warmup=2, timer=clock)
-    assert clock.timed() == [1, 2, 4, 4, 2, 1, 1, 2, 4]  # candidates sorted, deduplicated; order flips each round
+    # candidates sorted, deduplicated; 1 warms up untimed, the others (timed) before their first step; the order
+    # flips each round
+    assert clock.timed() == [1, 2, 2, 2, 4, 4, 4, 4, 2, 1, 1, 2, 4]
     assert clock.calls == [n for n in clock.timed() for _ in range(2)]  # the count in force at both ends of a step
 
 
-def test_a_count_far_slower_than_the_best_runs_no_more_rounds(batch):
+def test_a_count_far_slower_than_the_best_is_dropped(batch):
     clock = Clock({1: 0.19, 2: 1.38, 4: 0.3})
     medians = time_threads(net(), *batch, candidates=(1, 2, 4), timer=clock)
-    assert clock.timed() == [1, 2, 4, 4, 1, 1, 4]  # 2 threads: 1.38 > 2 × 0.19 after the first round
+    # 2 threads' warm-up already takes 1.38 > 2 × 2 × 0.19: never timed; 4 threads' 0.3 is within
+    assert clock.timed() == [1, 2, 4, 4, 4, 1, 1, 4]
     assert medians == pytest.approx({1: 0.19, 2: 1.38, 4: 0.3})
-    clock = Clock(clock.costs)
+    clock = Clock({1: 1.0, 2: 3.0})  # warm-up within 4×, the timed step not within 2×: no more rounds
+    assert time_threads(net(), *batch, candidates=(1, 2), timer=clock) == pytest.approx({1: 1.0, 2: 3.0})
+    assert clock.timed() == [1, 2, 2, 1, 1]
+    clock = Clock({1: 0.19, 2: 1.38, 4: 0.3})
     time_threads(net(), *batch, candidates=(1, 2, 4), drop=None, timer=clock)
-    assert clock.timed() == [1, 2, 4, 4, 2, 1, 1, 2, 4]
+    assert clock.timed() == [1, 2, 2, 4, 4, 4, 2, 1, 1, 2, 4]
     clock = Clock({1: 1.0, 2: 0.4})  # the fewer threads can be the ones dropped
     assert choose_threads(net(), *batch, candidates=(1, 2), timer=clock) == 2
-    assert clock.timed() == [1, 2, 2, 2]
+    assert clock.timed() == [1, 2, 2, 2, 2]
+
+
+def test_pick_threads_takes_the_fewest_within_the_tolerance():
+    assert pick_threads({1: 0.19, 2: 1.38}) == 1
+    assert pick_threads({1: 1.0, 2: 0.97}) == 1
+    assert pick_threads({1: 1.0, 2: 0.97}, tolerance=0) == 2
+    assert pick_threads({4: 0.5, 8: 0.5}) == 4
+    with pytest.raises(WiringError, match="medians must time at least one thread count, got none"):
+        pick_threads({})
+    with pytest.raises(WiringError, match="tolerance must be a finite number with tolerance >= 0, got tolerance=-1"):
+        pick_threads({1: 1.0}, tolerance=-1)
 
 
 def test_steps_run_forward_and_backward_with_labels_forward_only_without(batch):
@@ -188,7 +205,7 @@ def test_steps_run_forward_and_backward_with_labels_forward_only_without(batch):
             return self.linear(x.flatten(1)), None  # a tuple: the logits come first
 
     choose_threads(Probe(), x, y, candidates=(1, 2), repeats=1, warmup=1, timer=Clock({1: 1, 2: 1}))
-    assert seen == [(True, True, 1), (True, True, 2), (True, True, 1), (True, True, 2)]
+    assert seen == [(True, True, 1), (True, True, 1), (True, True, 2), (True, True, 2)]  # warm-ups first
     seen.clear()
     choose_threads(Probe().train(), x, candidates=(1, 2), repeats=1, warmup=0, timer=Clock({1: 1, 2: 1}))
     assert seen == [(False, False, 1), (False, False, 2)]
