@@ -23,6 +23,7 @@ _EXPORTS = {
     "GraphError": "wiring.errors", "WiringError": "wiring.errors",
     "LatencyTable": "wiring.latency",
     "ModelError": "wiring.models",
+    "ExportError": "wiring.onnx_export", "export_onnx": "wiring.onnx_export",
     "from_pyg": "wiring.pyg", "to_pyg": "wiring.pyg",
     "from_json": "wiring.serialise", "graph_hash": "wiring.serialise", "load": "wiring.serialise",
     "save": "wiring.serialise", "to_json": "wiring.serialise",
@@ -38,7 +39,7 @@ __all__ = ["SCHEMA_VERSION", "CompiledGraph", "Cost", "DataError", "Dataset", "G
            "TrainError", "TrainResult", "WiringError", "compile", "cost", "draw", "evaluate", "from_json", "from_pyg",
            "graph_hash", "limits", "load", "load_dataset", "save", "search", "stable_order", "testing", "to_json", "to_pyg",
            "train", "validate"]
-__all__ += ["ModelError", "models"]
+__all__ += ["ExportError", "ModelError", "export_onnx", "models"]
 
 
 def __getattr__(name: str) -> Any:
