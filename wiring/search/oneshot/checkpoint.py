@@ -60,6 +60,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from wiring import distributed
+
 from ..runner import settings_of
 from ..storage import SQLITE_HEADER, is_search_storage
 from ..strategy import SearchError
@@ -289,7 +291,9 @@ class Checkpoint:
         """Write the live objects' state and ``loop`` (plain data and tensors only) to the file, atomically."""
         if self.path is None:
             return
-        write(self.path, {"format": FORMAT, "setup": self.setup, "parts": self._capture(), "loop": loop})
+        if distributed.rank() == 0:  # under torchrun one file, by rank 0; the others wait until it is written
+            write(self.path, {"format": FORMAT, "setup": self.setup, "parts": self._capture(), "loop": loop})
+        distributed.barrier()
 
     # -- the live objects ------------------------------------------------------------------------
 
