@@ -20,8 +20,8 @@ derandomised, 25 examples) and ``"dev"`` (no deadline, 50 examples);
 :func:`load_profile` loads ``"ci"`` when the ``CI`` environment variable is set,
 else ``$HYPOTHESIS_PROFILE``, else ``"dev"``.
 
-This module needs ``hypothesis`` (the ``test`` extra); ``import wiring`` does not
-import it.
+This module needs ``hypothesis``, a dependency of the plain install; ``import wiring``
+does not import it.
 
 Example
 -------
