@@ -5,9 +5,11 @@ machine a forward and backward pass of a small RandWire network on 128 digits
 took 1.38 s with torch's default 2 threads and 0.19 s with 1 (issue 13): the
 threads of convolution and batch-norm kernels wait for each other. Whether more
 threads help depends on the model, the batch and the load of the machine, so
-the library measures it (:func:`choose_threads`) or follows a rule
-(:func:`threads_per_worker` for parallel workers), and everything that takes a
-``threads`` argument reads it the same way (:func:`check_threads`):
+the library measures it, on a copy of the model before training
+(:func:`choose_threads`) or on a training loop's own first steps
+(:class:`ThreadTuner`), or follows a rule (:func:`threads_per_worker` for
+parallel workers), and everything that takes a ``threads`` argument reads it
+the same way (:func:`check_threads`):
 
 - ``None``: leave torch's setting as it is;
 - ``"auto"``: the library decides: for a model, the count :func:`choose_threads`
@@ -20,6 +22,11 @@ always restored afterwards (:func:`using_threads`). The inter-op pool
 (``torch.set_num_interop_threads``) is left alone: torch lets a process set it
 once, before its first inter-op parallel work, and never again; it serves
 ``torch.jit.fork`` and a few ops, not the kernels of a training step.
+
+A measured choice can differ between runs (the machine's load does), and
+different thread counts may sum floating-point numbers in a different order
+(gradients of the same step differed by ~1e-6 between 1 and 2 threads): runs
+that must repeat bit for bit need a fixed count.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import copy
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,8 +47,8 @@ from generators.checks import int_at_least, positive_int, real_in
 
 from .errors import WiringError
 
-__all__ = ["AUTO", "DROP", "available_cores", "check_threads", "choose_threads", "default_candidates", "parse_threads",
-           "pick_threads", "resolve_threads", "threads_per_worker", "time_threads", "using_threads"]
+__all__ = ["AUTO", "DROP", "ThreadTuner", "available_cores", "check_threads", "choose_threads", "default_candidates",
+           "parse_threads", "pick_threads", "resolve_threads", "threads_per_worker", "time_threads", "using_threads"]
 
 AUTO = "auto"
 """The ``threads`` value that lets the library decide (measured for a model, a share of the cores for workers)."""
@@ -228,32 +235,45 @@ def time_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = Non
     twin = copy.deepcopy(model)
     twin.train(y is not None)
     step = _step(twin, x, y, loss)
-
-    def timed() -> float:
-        start = timer()
-        step()
-        return timer() - start
-
-    times: dict[int, list[float]] = {n: [] for n in counts}
+    schedule = _schedule(counts, repeats, warmup, drop)
     with torch.random.fork_rng(devices=[]):
-        with using_threads(counts[0]):
-            for _ in range(warmup):
+        n, timed = next(schedule)
+        while True:
+            with using_threads(n):
+                start = timer() if timed else 0.0
                 step()
-        warmed, running = {counts[0]}, list(counts)
-        for r in range(repeats):
-            for n in list(running if r % 2 == 0 else running[::-1]):
-                with using_threads(n):
-                    if n not in warmed:
-                        warmed.add(n)
-                        probes = [timed() for _ in range(warmup)]
-                        fastest = min((min(t) for t in times.values() if t), default=None)
-                        if drop is not None and probes and fastest is not None and min(probes) > 2 * drop * fastest:
-                            times[n], running = probes, [m for m in running if m != n]
-                            continue
-                    times[n].append(timed())
-            if drop is not None:
-                fastest = min(min(t) for t in times.values())
-                running = [n for n in running if min(times[n]) <= drop * fastest]
+                elapsed = timer() - start if timed else None
+            try:
+                n, timed = schedule.send(elapsed)
+            except StopIteration as done:
+                return done.value
+
+
+Schedule = Generator[tuple[int, bool], "float | None", dict[int, float]]
+
+
+def _schedule(counts: tuple[int, ...], repeats: int, warmup: int, drop: float | None) -> Schedule:
+    """The steps of :func:`time_threads`: yields ``(threads, timed)`` per step, is sent its seconds (None when
+    untimed), returns the medians. :class:`ThreadTuner` drives the same schedule with a training loop's own steps."""
+    times: dict[int, list[float]] = {n: [] for n in counts}
+    for _ in range(warmup):
+        yield counts[0], False
+    warmed, running = {counts[0]}, list(counts)
+    for r in range(repeats):
+        for n in list(running if r % 2 == 0 else running[::-1]):
+            if n not in warmed:
+                warmed.add(n)
+                probes = []
+                for _ in range(warmup):
+                    probes.append((yield n, True))
+                fastest = min((min(t) for t in times.values() if t), default=None)
+                if drop is not None and probes and fastest is not None and min(probes) > 2 * drop * fastest:
+                    times[n], running = probes, [m for m in running if m != n]
+                    continue
+            times[n].append((yield n, True))
+        if drop is not None:
+            fastest = min(min(t) for t in times.values())
+            running = [n for n in running if min(times[n]) <= drop * fastest]
     return {n: statistics.median(t) for n, t in times.items()}
 
 
@@ -315,6 +335,71 @@ def choose_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = N
     medians = time_threads(model, x, y, candidates=counts, repeats=repeats, warmup=warmup, drop=drop, loss=loss,
                            timer=timer)
     return pick_threads(medians, tolerance)
+
+
+class ThreadTuner:
+    """Chooses the thread count from a training loop's own first steps: :func:`choose_threads` without extra steps.
+
+    Wrap every step of the loop (forward, loss, backward, optimiser step) in
+    :meth:`step`: the first steps follow :func:`time_threads`' schedule (the
+    same warm-up, alternating rounds and ``drop`` rule; 8 steps for two
+    counts, 5 when ``drop`` rules one out at once), each run with the count
+    the schedule asks for and timed; then :attr:`choice` is
+    :func:`pick_threads` of the medians and every later step runs with it.
+    The steps are real training steps, so choosing costs nothing beyond the
+    time the slower counts take on those few steps (one slow step where a
+    count is pathological). Steps should be alike (same batch size: a last,
+    smaller batch of an epoch times short); a step that raises is not counted.
+
+    ``candidates`` defaults to :func:`default_candidates` when the first step
+    starts; a single candidate is the choice at once. :meth:`step` restores
+    torch's previous count when the step ends: run other work (evaluation)
+    under ``using_threads(tuner.choice)`` (None, i.e. untouched, until chosen).
+    The timings differ from run to run, so the choice can too, and different
+    thread counts can round floating-point sums differently: for bit-identical
+    repeated runs, use a fixed count. ``timer`` is replaceable for tests.
+    """
+
+    def __init__(self, candidates: Sequence[int] | None = None, *, repeats: int = 3, warmup: int = 1,
+                 drop: float | None = DROP, tolerance: float = 0.05, timer: Timer = time.perf_counter) -> None:
+        self._counts = None if candidates is None else _candidates(candidates)
+        self._repeats = int_at_least("repeats", repeats, 1)
+        self._warmup = int_at_least("warmup", warmup, 0)
+        self._drop = real_in("drop", drop, 1, allow_none=True)
+        self._tolerance = real_in("tolerance", tolerance, 0)
+        self._timer = timer
+        self._schedule: Schedule | None = None
+        self._next: tuple[int, bool] | None = None
+        self.choice: int | None = None
+        """The chosen count once the schedule is done (None before)."""
+        self.medians: dict[int, float] = {}
+        """The median seconds of a step per count, once chosen (empty for a single candidate)."""
+
+    @contextmanager
+    def step(self) -> Iterator[int]:
+        """Run one training step in the body with the count the schedule (or the choice) gives; yields that count."""
+        if self.choice is None and self._next is None:
+            counts = self._counts or default_candidates()
+            if len(counts) == 1:
+                self.choice = counts[0]
+            else:
+                self._schedule = _schedule(counts, self._repeats, self._warmup, self._drop)
+                self._next = next(self._schedule)
+        if self.choice is not None:
+            with using_threads(self.choice) as n:
+                yield n
+            return
+        n, timed = self._next
+        with using_threads(n):
+            start = self._timer() if timed else 0.0
+            yield n
+            elapsed = self._timer() - start if timed else None
+        try:
+            self._next = self._schedule.send(elapsed)
+        except StopIteration as done:
+            self.medians = done.value
+            self.choice = pick_threads(self.medians, self._tolerance)
+            self._schedule = self._next = None
 
 
 def resolve_threads(threads: Any, model: nn.Module | None = None, x: torch.Tensor | None = None,

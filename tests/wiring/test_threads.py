@@ -18,8 +18,9 @@ from torch import nn
 from wiring import WiringError
 from wiring.search import ProcessPool, SearchError
 from wiring.search.executors import make_executor, ray_task_threads
-from wiring.threads import (AUTO, available_cores, check_threads, choose_threads, default_candidates, parse_threads,
-                            pick_threads, resolve_threads, threads_per_worker, time_threads, using_threads)
+from wiring.threads import (AUTO, ThreadTuner, available_cores, check_threads, choose_threads, default_candidates,
+                            parse_threads, pick_threads, resolve_threads, threads_per_worker, time_threads,
+                            using_threads)
 
 
 class Clock:
@@ -209,6 +210,53 @@ def test_steps_run_forward_and_backward_with_labels_forward_only_without(batch):
     seen.clear()
     choose_threads(Probe().train(), x, candidates=(1, 2), repeats=1, warmup=0, timer=Clock({1: 1, 2: 1}))
     assert seen == [(False, False, 1), (False, False, 2)]
+
+
+def tuned_loop(tuner: ThreadTuner, steps: int) -> list[int]:
+    """The thread count in force in each of ``steps`` steps run under ``tuner``; the count is restored after each."""
+    seen = []
+    before = torch.get_num_threads()
+    for _ in range(steps):
+        with tuner.step() as n:
+            assert n == torch.get_num_threads()
+            seen.append(n)
+        assert torch.get_num_threads() == before
+    return seen
+
+
+def test_the_tuner_chooses_from_the_loops_own_steps():
+    clock = Clock({1: 1.0, 2: 0.5})
+    tuner = ThreadTuner((1, 2), timer=clock)
+    assert tuned_loop(tuner, 7) == [1, 1, 2, 2, 2, 1, 1] and tuner.choice is None  # time_threads' schedule
+    assert tuned_loop(tuner, 4) == [2, 2, 2, 2] and tuner.choice == 2
+    assert tuner.medians == pytest.approx({1: 1.0, 2: 0.5})
+    assert clock.timed() == [1, 2, 2, 2, 1, 1, 2]  # the warm-up at 1 untimed; nothing timed once chosen
+
+
+def test_the_tuner_drops_a_pathological_count_after_one_step():
+    clock = Clock({1: 0.19, 2: 1.38})
+    tuner = ThreadTuner((1, 2), timer=clock)
+    assert tuned_loop(tuner, 8) == [1, 1, 2, 1, 1, 1, 1, 1] and tuner.choice == 1  # chosen after 5 steps
+    assert clock.timed() == [1, 2, 1, 1]
+
+
+def test_a_failed_step_is_not_counted_and_one_candidate_needs_no_timing():
+    clock = Clock({1: 1.0, 2: 1.0})
+    tuner = ThreadTuner((1, 2), timer=clock)
+    with pytest.raises(ValueError):
+        with tuner.step():
+            raise ValueError("bad batch")
+    assert tuned_loop(tuner, 3) == [1, 1, 2]  # the failed step (the warm-up) is run again
+    clock = Clock({})
+    tuner = ThreadTuner((3,), timer=clock)
+    assert tuned_loop(tuner, 2) == [3, 3] and tuner.choice == 3 and clock.calls == []
+    with using_threads(1):
+        tuner = ThreadTuner(timer=clock)  # the default candidates, read at the first step: (1,) here
+        assert tuned_loop(tuner, 1) == [1] and tuner.choice == 1
+    with pytest.raises(WiringError, match=r"candidates must hold positive ints, got 0"):
+        ThreadTuner((0, 1))
+    with pytest.raises(WiringError, match=r"tolerance must be a finite number with tolerance >= 0"):
+        ThreadTuner(tolerance=-1)
 
 
 def test_a_custom_loss_is_used(batch):
