@@ -25,6 +25,7 @@ stages are independent draws.
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -32,10 +33,10 @@ import networkx as nx
 
 import generators
 from generators.checks import positive_int
-from wiring import SCHEMA_VERSION
+from wiring import SCHEMA_VERSION, cost
 
 from ..errors import SpaceError
-from .stage import stage
+from .stage import DEFAULT_NODE_OP, check_node_op, stage
 
 GENERATORS: dict[str, tuple[Callable[..., nx.DiGraph], dict[str, Any]]] = {
     "er": (generators.erdos_renyi, {"p": 0.2}),
@@ -70,7 +71,7 @@ def topology(generator: str, nodes: int, params: Mapping[str, Any] | None, seed:
 
 def _network(regime: str, *, channels: int, nodes: int, generator: str, generator_params: Mapping[str, Any] | None,
              seed: int | None, num_classes: int, graphs: Sequence[nx.DiGraph] | None, image_size: int,
-             in_channels: int) -> nx.DiGraph:
+             in_channels: int, node_op: str = DEFAULT_NODE_OP) -> nx.DiGraph:
     for name, value in (("channels", channels), ("nodes", nodes), ("num_classes", num_classes),
                         ("image_size", image_size), ("in_channels", in_channels)):
         positive_int(name, value, error=SpaceError)
@@ -80,6 +81,7 @@ def _network(regime: str, *, channels: int, nodes: int, generator: str, generato
         raise SpaceError(f"seed must be an int or None, got seed={seed!r}")
     if generator_params is not None and not isinstance(generator_params, Mapping):
         raise SpaceError(f"generator_params must be a dict, got {generator_params!r}")
+    check_node_op(node_op)
     wired = _WIRED[regime]
     if graphs is not None and len(graphs) != len(wired):
         raise SpaceError(f"graphs must hold {len(wired)} stage topologies for the {regime} regime "
@@ -90,6 +92,8 @@ def _network(regime: str, *, channels: int, nodes: int, generator: str, generato
                    "generator_params": dict(generator_params or {}), "seed": seed, "num_classes": num_classes,
                    "image_size": image_size, "in_channels": in_channels, "graphs": graphs is not None},
     })
+    if node_op != DEFAULT_NODE_OP:  # the default's provenance stays as it was before node_op existed
+        G.graph["space"]["params"]["node_op"] = node_op
     G.add_node("input", op="input", params={"channels": in_channels, "size": [image_size, image_size]})
     stride = 1 if regime == "cifar" else 2
     previous, size, c_in = "input", image_size, in_channels
@@ -104,7 +108,8 @@ def _network(regime: str, *, channels: int, nodes: int, generator: str, generato
             graph = graphs[k] if graphs is not None else topology(
                 generator, max(1, int(nodes * node_fraction)), generator_params,
                 None if seed is None else stage_seed(seed, name))
-            G.add_node(name, op="subgraph", params={"graph": stage(graph, c_in, c_out, stride=2, size=[size, size])})
+            G.add_node(name, op="subgraph", params={"graph": stage(graph, c_in, c_out, stride=2, size=[size, size],
+                                                                        node_op=node_op)})
             size = (size - 1) // 2 + 1
         G.add_edge(previous, name)
         previous, c_in = name, c_out
@@ -127,32 +132,85 @@ _WIRED = {regime: [name for name, (_, fraction) in stages.items() if fraction is
 
 def small(*, channels: int = 78, nodes: int = 32, generator: str = "ws",
           generator_params: Mapping[str, Any] | None = None, seed: int | None = 0, num_classes: int = 1000,
-          graphs: Sequence[nx.DiGraph] | None = None, image_size: int = 224, in_channels: int = 3) -> nx.DiGraph:
+          graphs: Sequence[nx.DiGraph] | None = None, image_size: int = 224, in_channels: int = 3,
+          node_op: str = DEFAULT_NODE_OP) -> nx.DiGraph:
     """The small-regime RandWire network (N=32, C=78 in the paper) as one typed DAG.
 
     ``generator`` is ``"ws"`` (WS(4, 0.75)), ``"er"`` (ER(0.2)), ``"ba"`` (BA(5))
     or ``"ws_flex"``; ``generator_params`` overrides those defaults; ``graphs``
     gives the three wiring stages' topologies directly (conv3, conv4, conv5).
     ``image_size`` and ``in_channels`` describe the input images (224, 3).
+    ``node_op`` is the node operation of every wiring stage: ``"sep"`` (the
+    paper's 3×3 separable conv), or the paper's alternatives ``"conv"``,
+    ``"maxpool"``, ``"avgpool"`` (:mod:`spaces.randwire.stage`); give those the
+    C of :func:`matched_channels` to compare at equal multiply-adds.
     """
     return _network("small", channels=channels, nodes=nodes, generator=generator, generator_params=generator_params,
                     seed=seed, num_classes=num_classes, graphs=graphs, image_size=image_size,
-                    in_channels=in_channels)
+                    in_channels=in_channels, node_op=node_op)
 
 
 def regular(*, channels: int = 109, nodes: int = 32, generator: str = "ws",
             generator_params: Mapping[str, Any] | None = None, seed: int | None = 0, num_classes: int = 1000,
-            graphs: Sequence[nx.DiGraph] | None = None, image_size: int = 224, in_channels: int = 3) -> nx.DiGraph:
+            graphs: Sequence[nx.DiGraph] | None = None, image_size: int = 224, in_channels: int = 3,
+            node_op: str = DEFAULT_NODE_OP) -> nx.DiGraph:
     """The regular-regime RandWire network (C=109 or 154 in the paper); four wiring stages, conv2 with N/2 nodes."""
     return _network("regular", channels=channels, nodes=nodes, generator=generator,
                     generator_params=generator_params, seed=seed, num_classes=num_classes, graphs=graphs,
-                    image_size=image_size, in_channels=in_channels)
+                    image_size=image_size, in_channels=in_channels, node_op=node_op)
 
 
 def cifar(*, channels: int = 78, nodes: int = 32, generator: str = "ws",
           generator_params: Mapping[str, Any] | None = None, seed: int | None = 0, num_classes: int = 10,
-          graphs: Sequence[nx.DiGraph] | None = None, image_size: int = 32, in_channels: int = 3) -> nx.DiGraph:
+          graphs: Sequence[nx.DiGraph] | None = None, image_size: int = 32, in_channels: int = 3,
+          node_op: str = DEFAULT_NODE_OP) -> nx.DiGraph:
     """The small regime for small images: conv1 and conv2 at stride 1 (this library's variant)."""
     return _network("cifar", channels=channels, nodes=nodes, generator=generator, generator_params=generator_params,
                     seed=seed, num_classes=num_classes, graphs=graphs, image_size=image_size,
-                    in_channels=in_channels)
+                    in_channels=in_channels, node_op=node_op)
+
+
+REGIMES: dict[str, Callable[..., nx.DiGraph]] = {"small": small, "regular": regular, "cifar": cifar}
+"""The network builders by regime name."""
+
+
+def matched_channels(regime: str, node_op: str, *, channels: int | None = None, **options: Any) -> int:
+    """The C at which ``node_op`` networks have the multiply-adds of the separable network at ``channels``.
+
+    The paper compares node operations at equal complexity, adjusting C for
+    each (§4, Fig. 6). This builds the ``regime`` network (``"small"``,
+    ``"regular"`` or ``"cifar"``) with the default ``"sep"`` node op at
+    ``channels`` (default: the regime's, 78 or 109) and ``options`` (any
+    keyword of :func:`small` but ``node_op``: ``nodes``, ``generator``,
+    ``seed``, ``image_size``, …), counts its multiply-adds with
+    :func:`wiring.cost` at the network's declared input, and returns the C ≥ 2
+    whose ``node_op`` network (same options, hence the same graphs) comes
+    closest (the smaller C on a tie). ``"sep"`` gives ``channels`` back.
+    Multiply-adds grow with C, so a bisection needs a dozen networks.
+    """
+    if regime not in REGIMES:
+        raise SpaceError(f"regime must be one of {list(REGIMES)}, got regime={regime!r}")
+    check_node_op(node_op)
+    build = REGIMES[regime]
+    if channels is None:
+        channels = inspect.signature(build).parameters["channels"].default
+    reference = build(channels=channels, **options)
+    if node_op == DEFAULT_NODE_OP:
+        return channels
+    target = cost(reference).macs
+
+    def macs(c: int) -> int:
+        return cost(build(channels=c, node_op=node_op, **options)).macs
+
+    low, high = 2, max(channels, 2)  # invariant once found: macs(low) < target <= macs(high), or low == 2
+    while macs(high) < target:
+        low, high = high, 2 * high
+    if macs(low) >= target:
+        return low
+    while high - low > 1:
+        middle = (low + high) // 2
+        if macs(middle) < target:
+            low = middle
+        else:
+            high = middle
+    return low if target - macs(low) <= macs(high) - target else high

@@ -21,6 +21,10 @@ model, marked *)::
 are dropped. A model's *default* parameters are the paper's setting, or the
 nearest grid value (the lower on a tie) when the grid lost it.
 
+``node_op`` fixes the node operation of every network (the paper's Fig. 6
+alternatives, :data:`~spaces.randwire.NODE_OPS`); it is an option of the
+space, not a decision, as the paper compares generators under each node op.
+
 Encoding: ``ws(k=4,p=0.75)@seed=3``. Decisions: the model, then every parameter
 of every model (a controller emits all; the chosen model's are used, the others
 ignored), then the seed.
@@ -42,6 +46,7 @@ from ..constraint import Constraint
 from ..errors import SpaceError
 from . import networks
 from .networks import GENERATORS
+from .stage import DEFAULT_NODE_OP, check_node_op
 
 _P = (0.0, 0.25, 0.5, 0.75, 1.0)
 GRIDS: dict[str, dict[str, tuple[int | float, ...]]] = {
@@ -81,8 +86,10 @@ class RandWireSpace(Space):
     name = "randwire"
 
     def __init__(self, *, regime: str, channels: int, nodes: int, num_classes: int, image_size: int,
-                 in_channels: int, seeds: int, models: Sequence[str], constraint: Constraint | None) -> None:
+                 in_channels: int, seeds: int, models: Sequence[str], constraint: Constraint | None,
+                 node_op: str = DEFAULT_NODE_OP) -> None:
         super().__init__(constraint)
+        check_node_op(node_op)
         if regime not in REGIMES:
             raise SpaceError(f"regime must be one of {list(REGIMES)}, got regime={regime!r}")
         for option, value in (("channels", channels), ("nodes", nodes), ("num_classes", num_classes),
@@ -100,7 +107,7 @@ class RandWireSpace(Space):
         if smallest < 3:  # from 3 nodes, every model has a parameter with two or more values
             raise SpaceError(f"nodes={nodes} gives a {regime} wiring stage of {smallest} node(s); "
                              f"the generators' grids need at least 3")
-        self.regime, self.seeds, self.models = regime, seeds, tuple(models)
+        self.regime, self.seeds, self.models, self.node_op = regime, seeds, tuple(models), node_op
         self.options = {"channels": channels, "nodes": nodes, "num_classes": num_classes,
                         "image_size": image_size, "in_channels": in_channels}
         self.grids = {m: {p: tuple(v for v in values if _valid(m, p, v, smallest)) for p, values in GRIDS[m].items()}
@@ -164,10 +171,15 @@ class RandWireSpace(Space):
 
     def to_graph(self, arch: Generator) -> nx.DiGraph:
         model, params, seed = self.check(arch)
-        G = _BUILD[self.regime](**self.options, generator=model, generator_params=dict(params), seed=seed)
+        G = _BUILD[self.regime](**self.options, generator=model, generator_params=dict(params), seed=seed,
+                                node_op=self.node_op)
         G.graph["space"] = {"name": self.name, "encoding": self.encode(arch), "regime": self.regime,
-                            **self.options}
+                            **self.options, **self._node_op()}
         return G
+
+    def _node_op(self) -> dict[str, str]:
+        """``{"node_op": ...}`` for provenance, empty at the default (whose graphs stay as they were)."""
+        return {} if self.node_op == DEFAULT_NODE_OP else {"node_op": self.node_op}
 
     # -- encodings ---------------------------------------------------------------
 
@@ -237,7 +249,8 @@ class RandWireSpace(Space):
         """
         nets = {m: self.to_graph(Generator(m, self.defaults[m], 0)) for m in self.models}
         G = nets[self.models[0]].copy()
-        G.graph["space"] = {"name": self.name, "supernet": True, "regime": self.regime, **self.options}
+        G.graph["space"] = {"name": self.name, "supernet": True, "regime": self.regime, **self.options,
+                            **self._node_op()}
         for stage in [n for n, d in G.nodes(data=True) if d["op"] == "subgraph"]:
             (before,), (after,) = G.predecessors(stage), G.successors(stage)
             G.remove_node(stage)
@@ -270,18 +283,21 @@ class RandWireSpace(Space):
 
 def space(*, regime: str = "cifar", channels: int = 78, nodes: int = 32, num_classes: int = 10,
           image_size: int = 32, in_channels: int = 3, seeds: int = 100,
-          models: Sequence[str] = ("er", "ba", "ws", "ws_flex"), constraint: Constraint | None = None) -> RandWireSpace:
+          models: Sequence[str] = ("er", "ba", "ws", "ws_flex"), constraint: Constraint | None = None,
+          node_op: str = DEFAULT_NODE_OP) -> RandWireSpace:
     """The RandWire space of ``randwire.<regime>`` networks (``small``, ``regular`` or ``cifar``).
 
     ``seeds`` is the number of network seeds (0..seeds-1) per generator;
     ``models`` restricts the graph models (``("er", "ba", "ws")`` is the paper's
     comparison); ``constraint`` filters sampled and mutated architectures by
-    static cost. The other options size the network as in
-    :func:`spaces.randwire.small`.
+    static cost; ``node_op`` is every network's node operation (``"sep"``, the
+    paper's default, or ``"conv"``, ``"maxpool"``, ``"avgpool"``: size those
+    with :func:`~spaces.randwire.matched_channels`). The other options size the
+    network as in :func:`spaces.randwire.small`.
     """
     return RandWireSpace(regime=regime, channels=channels, nodes=nodes, num_classes=num_classes,
                          image_size=image_size, in_channels=in_channels, seeds=seeds, models=models,
-                         constraint=constraint)
+                         constraint=constraint, node_op=node_op)
 
 
 SMALL: dict[str, Any] = {"channels": 8, "nodes": 8, "image_size": 16, "num_classes": 10, "seeds": 100}

@@ -1,5 +1,6 @@
 """RandWire networks: the paper's sizes, the stage wiring rules, seeds and errors."""
 
+import re
 import statistics
 
 import networkx as nx
@@ -144,3 +145,119 @@ def test_bad_stage_topologies_raise_space_error(topology, message):
 
 def test_space_error_is_a_value_error():
     assert issubclass(SpaceError, ValueError)
+
+
+# -- node operations (the paper's §4 / Fig. 6 alternatives) --------------------
+
+NODE_OPS = ["sep", "conv", "maxpool", "avgpool"]
+# graph_hash of the default networks, stored before node_op existed: the default must stay the same graph
+DEFAULT_HASHES = {"small": "1424fed07c7a4257b15492342ee060ce", "regular": "31aadd46232beb78d689db7dd76b765d",
+                  "cifar": "81d612bdedd8a18a522a7f87ec24c4b7"}
+
+
+def test_node_ops_are_the_papers_four():
+    assert list(randwire.NODE_OPS) == NODE_OPS
+
+
+@pytest.mark.parametrize("node_op", NODE_OPS)
+def test_every_node_op_builds_compiles_runs_and_costs_match_module(node_op):
+    G = randwire.cifar(channels=8, nodes=6, seed=3, node_op=node_op)
+    wiring.validate(G)
+    model = wiring.compile(G, seed=0).eval()
+    with FlopCounterMode(display=False) as counter:
+        logits = model(torch.randn(1, 3, 32, 32))
+    assert logits.shape == (1, 10) and torch.isfinite(logits).all()
+    expected = wiring.cost(G, (3, 32, 32))
+    assert expected.params == sum(p.numel() for p in model.parameters())
+    assert expected.macs == counter.get_total_flops() // 2
+    assert wiring.graph_hash(wiring.from_json(wiring.to_json(G))) == wiring.graph_hash(G)
+    assert G.graph["space"]["params"].get("node_op", "sep") == node_op
+
+
+@pytest.mark.parametrize("regime", sorted(DEFAULT_HASHES))
+def test_default_node_op_leaves_the_networks_unchanged(regime):
+    build = getattr(randwire, regime)
+    G = build()
+    assert wiring.graph_hash(G) == DEFAULT_HASHES[regime]
+    assert wiring.to_json(build(node_op="sep")) == wiring.to_json(G)
+    assert "node_op" not in G.graph["space"]["params"]
+    assert len({wiring.graph_hash(build(node_op=op)) for op in NODE_OPS}) == 4
+
+
+@pytest.mark.parametrize("node_op, chain", [
+    ("conv", [("relu_conv_bn", {"channels": 8, "kernel": 3, "stride": 1})]),
+    ("maxpool", [("max_pool", {"kernel": 3, "stride": 1}), ("relu_conv_bn", {"channels": 8, "kernel": 1})]),
+    ("avgpool", [("avg_pool", {"kernel": 3, "stride": 1}), ("relu_conv_bn", {"channels": 8, "kernel": 1})]),
+])
+def test_node_op_chains_aggregate_then_transform(node_op, chain):
+    topology = nx.DiGraph([(0, 2), (1, 2), (2, 3)])
+    G = randwire.stage(topology, 3, 8, stride=2, size=[16, 16], node_op=node_op)
+    assert G.nodes["2/sum"]["op"] == "weighted_sum" and set(G.predecessors("2/sum")) == {0, 1}
+    assert "3/sum" not in G and "0/sum" not in G  # one input: no aggregation weight
+    labels = [*(["2/pool"] if len(chain) == 2 else []), 2]
+    assert [(G.nodes[n]["op"], G.nodes[n]["params"]) for n in labels] == chain
+    # nodes fed by the stage input stride in their 3×3 window (conv or pool) and change the channels in the conv
+    window = "0/pool" if len(chain) == 2 else 0
+    assert G.nodes[window]["params"]["stride"] == 2 and set(G.predecessors(window)) == {"input"}
+    assert set(G.predecessors("mean")) == {3}
+    model = wiring.compile(G, seed=0)
+    assert model(torch.randn(2, 3, 16, 16)).shape == (2, 8, 8, 8)
+    assert model.get_submodule(_module_of(model, "2/sum")).weight.shape == (2,)
+
+
+@pytest.mark.parametrize("regime, channels", [("small", 78), ("regular", 109), ("regular", 154), ("cifar", 78)])
+@pytest.mark.parametrize("node_op", NODE_OPS)
+def test_matched_channels_match_the_separable_networks_macs(regime, channels, node_op):
+    build = getattr(randwire, regime)
+    target = wiring.cost(build(channels=channels)).macs
+    c = randwire.matched_channels(regime, node_op, channels=channels)
+    error = {d: wiring.cost(build(channels=c + d, node_op=node_op)).macs / target - 1 for d in (-1, 0, 1)}
+    assert abs(error[0]) <= min(abs(error[-1]), abs(error[1]))  # the closest C
+    if node_op == "sep":
+        assert c == channels and error[0] == 0
+    elif node_op == "conv" and regime in ("small", "cifar"):
+        # one channel of C moves a 3×3-conv network near C = 29 by about 6.5 % of its multiply-adds: the closest
+        # C misses by 3.3 % (small) and 2.2 % (cifar); C alone cannot come nearer
+        assert abs(error[0]) <= 0.035 and abs(error[-1]) > 0.035 and abs(error[1]) > 0.035
+    else:
+        assert abs(error[0]) <= 0.02, error
+
+
+def test_matched_channels_follow_the_network_options():
+    options = {"nodes": 8, "generator": "er", "seed": 5, "image_size": 16, "in_channels": 1, "num_classes": 4}
+    target = wiring.cost(randwire.cifar(channels=16, **options)).macs
+    c = randwire.matched_channels("cifar", "maxpool", channels=16, **options)
+    errors = {d: abs(wiring.cost(randwire.cifar(channels=d, node_op="maxpool", **options)).macs - target)
+              for d in (c - 1, c, c + 1)}
+    assert errors[c] == min(errors.values())
+    assert randwire.matched_channels("small", "conv") == randwire.matched_channels("small", "conv", channels=78)
+
+
+def test_space_takes_a_node_op():
+    arch = randwire.Generator("ws", (("k", 4), ("p", 0.75)), 3)
+    options = {"channels": 8, "nodes": 8, "image_size": 16}
+    G = randwire.space(**options, node_op="avgpool").to_graph(arch)
+    assert wiring.graph_hash(G) == wiring.graph_hash(
+        randwire.cifar(**options, generator="ws", seed=3, node_op="avgpool"))
+    assert G.graph["space"]["node_op"] == "avgpool"
+    default = randwire.space(**options).to_graph(arch)
+    assert "node_op" not in default.graph["space"]
+    assert wiring.to_json(randwire.space(**options, node_op="sep").to_graph(arch)) == wiring.to_json(default)
+
+
+@pytest.mark.parametrize("call", [
+    lambda op: randwire.small(node_op=op),
+    lambda op: randwire.stage(nx.DiGraph([(0, 1)]), 3, 8, node_op=op),
+    lambda op: randwire.space(node_op=op),
+    lambda op: randwire.matched_channels("small", op),
+])
+@pytest.mark.parametrize("bad", ["sep_conv", "SEP", 3, None])
+def test_bad_node_op_is_refused_naming_the_valid_ones(call, bad):
+    with pytest.raises(SpaceError, match=r"node_op must be one of \['sep', 'conv', 'maxpool', 'avgpool'\], got "
+                                         rf"node_op={re.escape(repr(bad))}"):
+        call(bad)
+
+
+def test_matched_channels_refuses_a_bad_regime():
+    with pytest.raises(SpaceError, match=r"regime must be one of \['small', 'regular', 'cifar'\], got regime='big'"):
+        randwire.matched_channels("big", "conv")
