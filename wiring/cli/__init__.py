@@ -69,7 +69,12 @@ def _compare_parser(commands: Any) -> None:
         "compare", formatter_class=_formatter, help="the main job: compare RandWire graph generators",
         description="A miniature of the RandWire paper's generator comparison: for ER(0.2), BA(5) and WS(4, 0.75), "
                     "train several random networks each on a dataset (the embedded digits, or your files: --data) "
-                    "and print accuracy mean ± std. Writes results.json, accuracy.png and one stage drawing per generator to --out.")
+                    "and print accuracy mean ± std. Writes results.json, accuracy.png and one stage drawing per generator to --out. "
+                    "results.json is saved after every network: after Ctrl-C, the same command resumes, training only "
+                    "the missing networks (an unfinished comparison with other settings is refused, naming them; "
+                    "a finished one is replaced). --node-op trains every generator under several node operations "
+                    "(the paper's Fig. 6), each at the C matching the separable network's multiply-adds, and prints "
+                    "the Pearson correlation between the node ops' series of generator means.")
     add_data_options(p, DATASETS, what="training data")
     p.add_argument("--generators", default="er,ba,ws", help="comma-separated generators (er, ba, ws, ws_flex)")
     p.add_argument("--graphs", type=POSITIVE, default=4, help="random graphs (networks) per generator")
@@ -82,6 +87,12 @@ def _compare_parser(commands: Any) -> None:
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--out", type=Path, default=Path("compare-results"), help="output directory")
+    p.add_argument("--node-op", default=None, metavar="OPS",
+                   help="comma-separated node operations, a generator × node-op grid: sep (3×3 separable conv, "
+                        "the paper's), conv (3×3 conv), maxpool, avgpool (3×3 pool, then 1×1 conv); each but sep at "
+                        "the C whose multiply-adds match sep's at --channels (default: sep alone, no grid)")
+    p.add_argument("--restart", action="store_true",
+                   help="discard the networks saved in --out/results.json instead of resuming from them")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_deferred("run_compare"))
 

@@ -10,6 +10,7 @@ import json
 import stat
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import networkx as nx
@@ -26,29 +27,49 @@ from ..errors import GraphError
 from ..serialise import from_json, graph_hash, save, to_json
 from ..train import train
 from ..validate import validate
-from .args import assignments, load_data
+from .args import assignments, dataset_of, load_data
 from .catalog import NETWORKS as REGIMES
-from .compare import Settings, compare, table
+from .compare import Interrupted, Settings, compare, table
 
 NETWORKS = {name: getattr(randwire, name) for name in REGIMES}
 """RandWire regime -> the function building its network."""
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    generators = tuple(g.strip() for g in args.generators.split(",") if g.strip())
-    unknown = [g for g in generators if g not in randwire.GENERATORS]
-    if unknown or not generators:
-        raise GraphError(f"--generators must name some of {sorted(randwire.GENERATORS)}, got {args.generators!r}")
+    generators = _names(args.generators, "--generators", sorted(randwire.GENERATORS))
+    node_ops = None if args.node_op is None else _names(args.node_op, "--node-op", list(randwire.NODE_OPS))
+    name, path, options = dataset_of(args)
+    source = {"dataset": name, "path": None if path is None else str(Path(path).resolve()), **options}
     data = load_data(args)
     settings = Settings(generators, args.graphs, args.epochs, args.channels, args.nodes, args.seed,
-                        args.batch_size, args.lr, args.optimizer, args.device)
-    print(f"{data}; {args.graphs} graph(s) per generator, C={args.channels}, N={args.nodes}, "
+                        args.batch_size, args.lr, args.optimizer, args.device, node_ops)
+    grid = f" × {len(node_ops)} node op(s) ({', '.join(node_ops)})" if node_ops else ""
+    print(f"{data}; {args.graphs} graph(s) per generator{grid}, C={args.channels}, N={args.nodes}, "
           f"{args.epochs} epoch(s) each", flush=True)
-    runs = compare(data, settings, args.out, progress=not args.quiet)
-    print(table(runs, generators))
+    try:
+        runs = compare(data, settings, args.out, progress=not args.quiet, restart=args.restart, source=source,
+                       report=lambda line: print(line, flush=True))
+    except Interrupted as stop:
+        print(f"wiring compare: interrupted: {stop.saved} of {stop.total} networks saved in {stop.path}; "
+              f"rerun the same command to resume", file=sys.stderr)
+        return 130
+    channels = {op: next(r.channels for r in runs if r.node_op == op) for op in node_ops} if node_ops else None
+    print(table(runs, generators, node_ops, channels))
     print(f"\nwrote {args.out / 'results.json'}, {args.out / 'accuracy.png'} and "
           f"{', '.join(str(args.out / f'graph_{g}.png') for g in generators)}")
     return 0
+
+
+def _names(text: str, flag: str, known: Sequence[str]) -> tuple[str, ...]:
+    """The comma-separated names of ``text``, each in ``known`` and given once, else :class:`GraphError`."""
+    names = tuple(g.strip() for g in text.split(",") if g.strip())
+    unknown = [g for g in names if g not in known]
+    if unknown or not names:
+        raise GraphError(f"{flag} must name some of {', '.join(known)} (comma-separated), got {text!r}")
+    twice = sorted({g for g in names if names.count(g) > 1})
+    if twice:
+        raise GraphError(f"{flag} names {', '.join(twice)} more than once, got {text!r}")
+    return names
 
 
 def run_generate(args: argparse.Namespace) -> int:
