@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import ops
+from ops import registry
 import spaces
 import wiring
 from graphs import multi_output, small_cnn
@@ -124,10 +125,18 @@ class DataDependent(nn.Module):
         return x if x.sum() > 0 else -x
 
 
-for _name, _module in (("test_onnx_eigenvalues", Eigenvalues), ("test_onnx_data_dependent", DataDependent)):
-    ops.register(ops.OpSpec(_name, shape=lambda shapes, params: shapes[0],
-                            cost=lambda shapes, out, params: ops.Cost(0, 0),
-                            build=lambda shapes, out, params, _module=_module: _module(), doc="a test op"))
+@pytest.fixture
+def odd_ops():
+    """Two ops the exporter cannot handle, registered for one test and forgotten afterwards (the registry is
+    global: other tests list every registered op)."""
+    before = dict(registry._REGISTRY)
+    for name, module in (("test_onnx_eigenvalues", Eigenvalues), ("test_onnx_data_dependent", DataDependent)):
+        ops.register(ops.OpSpec(name, shape=lambda shapes, params: shapes[0],
+                                cost=lambda shapes, out, params: ops.Cost(0, 0),
+                                build=lambda shapes, out, params, _module=module: _module(), doc="a test op"))
+    yield
+    for name in set(registry._REGISTRY) - set(before):
+        del registry._REGISTRY[name]
 
 
 def with_op(op: str) -> nx.DiGraph:
@@ -149,7 +158,8 @@ def with_op(op: str) -> nx.DiGraph:
     ("test_onnx_eigenvalues", "the ONNX exporter cannot translate the model", "aten.linalg_eig"),
     ("test_onnx_data_dependent", "torch.export cannot trace the model", "data-dependent"),
 ])
-def test_an_op_the_exporter_cannot_handle_is_named_with_the_file_and_its_node(op, step, culprit, tmp_path):
+def test_an_op_the_exporter_cannot_handle_is_named_with_the_file_and_its_node(op, step, culprit, tmp_path,
+                                                                                odd_ops):
     path = tmp_path / "odd.onnx"
     with pytest.raises(ExportError) as info:
         wiring.export_onnx(with_op(op), path)
