@@ -3,8 +3,8 @@
 In process through ``wiring.cli.main`` (it returns the exit status); one test
 runs the installed console script end to end. Every bad input must give exit
 status 2 and one line on stderr, ``wiring COMMAND: error: ...``, never a
-traceback; argparse's own usage errors (an unknown choice) exit 2 with the
-usage first and the error on the last line.
+traceback; argparse's own usage errors (an unknown choice) too, without the
+usage block (tests/wiring/test_cli_polish.py).
 
 Sizes are the smallest that work: WS(4, 0.75) needs N > 4, so N=5.
 """
@@ -62,12 +62,13 @@ def fails(capsys, *argv, mentions: tuple[str, ...] = ()) -> str:
 
 
 def usage_error(capsys, *argv, mentions: tuple[str, ...] = ()) -> str:
-    """An argparse error: SystemExit 2, usage then the error as the last line, no traceback."""
+    """An argparse error: SystemExit 2, the error as the one line on stderr (no usage block), no traceback."""
     with pytest.raises(SystemExit) as exit_info:
         main([str(a) for a in argv])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("wiring") and ": error: " in last, err
     for text in mentions:
@@ -141,7 +142,7 @@ def test_command_help_describes_its_options(capsys, command, options):
     assert out.startswith(f"usage: wiring {command}")
     for option in options:
         assert option in out, option
-    assert "(default:" in out  # ArgumentDefaultsHelpFormatter shows the defaults
+    assert "(default:" in out  # the help formatter shows the defaults (once each: test_cli_polish.py)
 
 
 def test_no_command_is_a_usage_error(capsys):
@@ -156,8 +157,8 @@ def test_generate_stage_to_file(capsys, tmp_path):
     path = tmp_path / "stage.json"
     code, out, err = run(capsys, "generate", "ws", "--nodes", 8, "--channels", 8, "--size", 16, "-o", path)
     assert code == 0
-    assert out == ""
-    assert err.strip() == f"wrote {path}"
+    assert err == ""
+    assert out.strip() == f"wrote {path}"  # on stdout, as draw reports
     G = wiring.from_json(path.read_text())
     wiring.validate(G)
     counts = all_ops(G)

@@ -3,31 +3,51 @@
 This module builds the parser from names alone (:mod:`.catalog`), so ``wiring --help`` and
 ``wiring COMMAND --help`` import no torch; a command's code (:mod:`.commands`, :mod:`.run_search`,
 the one place that names concrete spaces) is imported when it runs. Every error is one line on stderr
-and a non-zero exit status, never a traceback.
+and a non-zero exit status, never a traceback; usage errors too (:class:`.args.Parser`): exit status 2, no usage
+block. Results and "wrote FILE" lines go to stdout, warnings and errors to stderr. Output piped into a reader that
+stops early (``wiring info g.json | head -1``) ends the command quietly, as Unix tools end on SIGPIPE: Python
+ignores SIGPIPE, so the write raises :class:`BrokenPipeError`, which :func:`main` catches, pointing stdout at
+``os.devnull`` so that nothing is written to the closed pipe at exit, and returning :data:`EXIT_PIPE`.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from .args import CHANNELS, POSITIVE, POSITIVE_REAL, add_data_options
+from .args import CHANNELS, POSITIVE, POSITIVE_REAL, HelpFormatter, Parser, add_data_options
 from .catalog import DATASETS, GENERATORS, NETWORKS, OPTIMIZERS
 from .search import add_parser as _search_parser
 
 EXIT_ERROR = 2
+EXIT_PIPE = 141
+"""The exit status when stdout's reader has gone: 128 + SIGPIPE, what a shell reports for a tool SIGPIPE ended."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    try:
+        try:
+            return _main(argv)
+        finally:  # what is still buffered is written now, where a closed pipe is handled, not at exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return EXIT_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.run(args)
+    except BrokenPipeError:
+        raise  # the reader of stdout has gone: main() ends quietly
     except (ValueError, OSError) as error:
         print(f"wiring {args.command}: error: {error}", file=sys.stderr)
         return EXIT_ERROR
@@ -36,8 +56,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _stdout_to_devnull() -> None:
+    """Point stdout's file descriptor at ``os.devnull``, so that the interpreter's last flush at exit does not
+    write to the closed pipe (and report a second BrokenPipeError)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's capture): nothing is flushed to a pipe
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="wiring", description="Random wiring and neural architecture search on typed networkx DAGs.",
         epilog="Run 'wiring COMMAND --help' for the options of one command.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -51,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=32)
+    return HelpFormatter(prog)
 
 
 def _deferred(name: str) -> Callable[[argparse.Namespace], int]:
@@ -133,7 +165,8 @@ def _info_parser(commands: Any) -> None:
     p = commands.add_parser("info", formatter_class=_formatter, help="validate, cost and summarise a graph JSON",
                             description="Validate a typed-DAG JSON file and print its size, cost, ops and hash.")
     p.add_argument("graph", type=Path, help="typed-DAG JSON file")
-    p.add_argument("--input-shape", help="input shape without batch, e.g. 3,224,224 (default: declared)")
+    p.add_argument("--input-shape", help="input shape without batch, e.g. 3,224,224 (default: the shape the "
+                                         "graph's input node declares)")
     p.set_defaults(run=_deferred("run_info"))
 
 # -- train --------------------------------------------------------------------
@@ -153,13 +186,14 @@ def _train_parser(commands: Any) -> None:
     p.add_argument("--channels", type=CHANNELS, default=16, help="with --randwire: C")
     p.add_argument("--nodes", type=POSITIVE, default=16, help="with --randwire: N")
     add_data_options(p, DATASETS, what="training data")
-    p.add_argument("--epochs", type=POSITIVE, default=5)
-    p.add_argument("--batch-size", type=POSITIVE, default=64)
-    p.add_argument("--lr", type=POSITIVE_REAL, default=0.01)
-    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
-    p.add_argument("--patience", type=POSITIVE, default=None, help="stop after this many epochs without improvement")
+    p.add_argument("--epochs", type=POSITIVE, default=5, help="training epochs")
+    p.add_argument("--batch-size", type=POSITIVE, default=64, help="examples per step")
+    p.add_argument("--lr", type=POSITIVE_REAL, default=0.01, help="learning rate")
+    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimiser")
+    p.add_argument("--patience", type=POSITIVE, default=None,
+                   help="stop after this many epochs without improvement (default: train every epoch)")
     p.add_argument("--seed", type=int, default=0, help="graph, initialisation, split and shuffling seed")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--save", type=Path, help="write graph and trained weights to this file (wiring.save)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_deferred("run_train"))

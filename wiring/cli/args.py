@@ -5,15 +5,20 @@ loaded or trained.
 The types raise :class:`argparse.ArgumentTypeError`, which argparse reports as its own usage error, one line naming
 the flag: ``wiring train: error: argument --epochs: must be an int >= 1, got 0``. The parser imports this module
 for ``--help``, so it imports nothing of the library at module level.
+
+:class:`Parser` makes every usage error that one line on stderr (exit status 2, no usage block): a wrong choice
+names the valid ones, and a misspelt option or choice gets a close match ("did you mean"). :class:`HelpFormatter`
+adds ``(default: X)`` to an option's help only where the help does not already say it and ``X`` means something.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NoReturn
 
 
 def assignments(items: list[str], flag: str) -> dict[str, Any]:
@@ -127,3 +132,78 @@ def load_data(args: argparse.Namespace) -> Any:
 
     name, path, options = dataset_of(args)
     return load_dataset(name, path=path, seed=args.seed, **options)
+
+
+# -- the parser and its help ------------------------------------------------------------------------------------
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'X'?)`` for the choice closest to ``word`` (difflib), or ``""`` when none is close."""
+    match = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def invalid_choice(value: Any, choices: Iterable[Any]) -> str:
+    """``invalid choice 'x' (did you mean 'y'?); choose from a, b, c``."""
+    names = [str(c) for c in choices]
+    return f"invalid choice {value!r}{did_you_mean(str(value), names)}; choose from {', '.join(names)}"
+
+
+class Parser(argparse.ArgumentParser):
+    """An :class:`argparse.ArgumentParser` (and, through ``add_subparsers``, its commands' parsers) whose usage
+    errors are one line on stderr, ``PROG: error: MESSAGE``, exit status 2, without the usage block: the usage of
+    a command with many options is ten lines that bury the one that matters. A wrong choice names the valid ones
+    and the closest ("did you mean"); an unknown option is reported by the command it was given to, with the
+    command's closest option."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("the following arguments are required: "):  # and what they take
+            for action in self._actions:
+                if action.required and action.choices is not None:
+                    name = action.option_strings[0] if action.option_strings else action.metavar or action.dest
+                    message += f"; {name} is one of {', '.join(map(str, action.choices))}"
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is not None and value not in action.choices:
+            raise argparse.ArgumentError(action, invalid_choice(value, action.choices))
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self._command_parser(parsed)
+            parser.error(parser.unrecognized(extras))
+        return parsed
+
+    def _command_parser(self, parsed: argparse.Namespace) -> Parser:
+        """The parser of the command ``parsed`` names (``wiring search``), else this one."""
+        for action in self._actions:
+            if isinstance(action.choices, dict) and getattr(parsed, action.dest or "", None) in action.choices:
+                found = action.choices[getattr(parsed, action.dest)]
+                return found._command_parser(parsed) if isinstance(found, Parser) else found
+        return self
+
+    def unrecognized(self, extras: Sequence[str]) -> str:
+        """``unrecognized argument --parm (did you mean '--param'?)``, or the help to read when nothing is close."""
+        options = [o for o in self._option_string_actions if o.startswith("--")]
+        hints = "".join(did_you_mean(word.partition("=")[0], options) for word in extras if word.startswith("-"))
+        return (f"unrecognized argument{'s' if len(extras) > 1 else ''}: {' '.join(extras)}"
+                + (hints or f"; see '{self.prog} --help'"))
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Options listed up to column 32, each help followed by ``(default: X)`` once: not where the help already
+    says its default, nor where ``X`` is ``None``, ``False`` or empty (a flag, an option that is off unless
+    given)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text.lower() or default is None or default is False or default is argparse.SUPPRESS \
+                or default == []:
+            return text
+        return f"{text} (default: %(default)s)"

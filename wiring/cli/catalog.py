@@ -29,6 +29,10 @@ BLACK_BOX = ("RandomSearch", "GridSearch", "RegularizedEvolution", "ConstrainedE
              "BayesianOptimization", "PredictorSearch", "NSGA2")
 """The keys of ``wiring.search.STRATEGIES``."""
 
+TABLE_SPACES = ("nasbench_graph",)
+"""The spaces whose black-box trials look each candidate up in a benchmark table (``space.query``, through
+:class:`~wiring.search.evaluators.TabularEvaluator`) instead of training it: no data, no epochs."""
+
 IMAGE_SPACES = ("amoebanet", "darts", "enas", "mnasnet", "nasbench201", "nasnet", "nasrl", "proxyless", "randwire",
                 "spos")
 """The spaces whose networks take images (``data_kind``; the CLI's one-shot data are digits)."""

@@ -93,7 +93,7 @@ def _write(text: str, path: Path | None) -> None:
         print(text)
     else:
         path.write_text(text + "\n")
-        print(f"wrote {path}", file=sys.stderr)
+        print(f"wrote {path}")  # on stdout, as draw, train and search report what they wrote
 
 
 def _read_graph(path: Path) -> nx.DiGraph:
