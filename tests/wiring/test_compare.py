@@ -293,3 +293,14 @@ def test_default_compare_is_the_separable_comparison_as_before(capsys, tmp_path,
     saved = results(tmp_path / "out")
     assert saved["settings"]["node_ops"] is None and "correlations" not in saved
     assert (saved["settings"]["epochs"], saved["settings"]["nodes"]) == (8, 16)
+
+
+def test_without_ws_the_node_ops_are_matched_on_the_first_generator(capsys, tmp_path, fake):
+    """WS(4, 0.75) needs N > 4: a comparison of ER alone at N = 4 runs, its C matched on ER's network."""
+    trainer = fake()
+    code, _, err = cli(capsys, "compare", "--generators", "er", "--nodes", 4, "--channels", 4, "--graphs", 1,
+                       "--epochs", 1, "--node-op", "sep,maxpool", "--quiet", "--out", tmp_path / "out")
+    assert code == 0, err
+    matched = randwire.matched_channels("cifar", "maxpool", channels=4, nodes=4, generator="er", seed=0,
+                                        num_classes=10, in_channels=1, image_size=8)
+    assert trainer.calls == [("sep", "er", 0, 4), ("maxpool", "er", 0, matched)]

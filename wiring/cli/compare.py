@@ -10,8 +10,8 @@ generator and a drawing of one stage graph per generator.
 are trained under each node op: a generator × node-op grid. Each node op gets
 the C of :func:`spaces.randwire.matched_channels`: the multiply-adds of the
 separable network at ``channels``, matched on the WS(4, 0.75) network of the
-first graph seed at the comparison's size (the paper adjusts C per node op to
-keep the complexity). For each pair of node ops, :func:`correlations` gives the
+first graph seed at the comparison's size (on the first generator's when WS is
+not compared; the paper adjusts C per node op to keep the complexity). For each pair of node ops, :func:`correlations` gives the
 Pearson r between their series of per-generator mean test accuracies (the
 paper: 0.91–0.98, the ranking of generators kept). Without ``node_ops`` the
 comparison is the separable one at ``channels``, as before the grid existed,
@@ -61,7 +61,7 @@ PAPER_CORRELATION = "0.91–0.98"
 """The paper's Pearson r between node ops' series of generator means (Fig. 6)."""
 RESULTS = "results.json"
 REFERENCE_GENERATOR = "ws"
-"""The generator whose network (at the first graph seed) the node ops' C are matched on."""
+"""The generator whose network (at the first graph seed) the node ops' C are matched on, when compared."""
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,12 @@ class Interrupted(KeyboardInterrupt):
 
 
 def node_op_channels(data: Dataset, settings: Settings) -> dict[str, int]:
-    """The C of each node op of the comparison: ``settings.channels`` for ``sep``, else the matched C."""
+    """The C of each node op of the comparison: ``settings.channels`` for ``sep``, else the matched C (on the
+    network of the first graph seed of WS(4, 0.75), or of the first generator when the comparison has no WS)."""
     options = _network_options(data, settings)
-    return {op: randwire.matched_channels("cifar", op, channels=settings.channels, generator=REFERENCE_GENERATOR,
-                                          seed=settings.seed, **options)
+    reference = REFERENCE_GENERATOR if REFERENCE_GENERATOR in settings.generators else settings.generators[0]
+    return {op: settings.channels if op == "sep" else randwire.matched_channels(
+                "cifar", op, channels=settings.channels, generator=reference, seed=settings.seed, **options)
             for op in (settings.node_ops or ("sep",))}
 
 
