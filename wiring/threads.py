@@ -207,12 +207,18 @@ def time_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = Non
     ``warmup`` steps (its threads start) just before its first timed step. On a
     busy machine a bad count can be many times slower (issue 13: 7× for a step,
     more for an epoch), and timing it again would cost more than all the rest,
-    so with ``drop`` (default :data:`DROP`) a count whose warm-up steps all
-    take more than ``2 × drop`` times the fastest timed step so far is never
-    timed (its warm-up times stand for it), and after each round a count whose
-    fastest timed step is more than ``drop`` times the fastest of all runs no
-    more rounds (its median is over the steps it ran). ``drop=None`` times
-    every count in every round.
+    so with ``drop`` (default :data:`DROP`):
+
+    - a count whose warm-up steps all take more than ``2 × drop`` times the
+      fastest timed step so far is never timed (its warm-up times stand for
+      it), and such a warm-up step is cut short at that limit, at the next call
+      of a submodule (forward pre-hooks on the copy read the wall clock,
+      ``time.perf_counter``): one pathological step costs at most about the limit;
+    - after each round, a count whose fastest timed step is more than ``drop``
+      times the fastest of all runs no more rounds (its median is over the
+      steps it ran).
+
+    ``drop=None`` times every count in every round, uncut.
 
     The steps run on a deep copy of ``model`` under a forked torch RNG: the
     model's weights, gradients, buffers (batch-norm running statistics),
@@ -237,40 +243,68 @@ def time_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = Non
     step = _step(twin, x, y, loss)
     schedule = _schedule(counts, repeats, warmup, drop)
     with torch.random.fork_rng(devices=[]):
-        n, timed = next(schedule)
+        n, timed, limit = next(schedule)
         while True:
             with using_threads(n):
                 start = timer() if timed else 0.0
-                step()
+                if limit is None:
+                    step()
+                else:
+                    _run_within(twin, step, limit)
                 elapsed = timer() - start if timed else None
             try:
-                n, timed = schedule.send(elapsed)
+                n, timed, limit = schedule.send(elapsed)
             except StopIteration as done:
                 return done.value
 
 
-Schedule = Generator[tuple[int, bool], "float | None", dict[int, float]]
+class _TooSlow(Exception):
+    pass
+
+
+def _run_within(model: nn.Module, step: Callable[[], None], limit: float) -> None:
+    """Run ``step``, cut short at the first call of a submodule of ``model`` after ``limit`` wall-clock seconds."""
+    deadline = time.perf_counter() + limit
+
+    def check(module: nn.Module, args: Any) -> None:
+        if time.perf_counter() > deadline:
+            raise _TooSlow
+
+    handles = [m.register_forward_pre_hook(check) for m in model.modules()]
+    try:
+        step()
+    except _TooSlow:
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+Schedule = Generator[tuple[int, bool, "float | None"], "float | None", dict[int, float]]
 
 
 def _schedule(counts: tuple[int, ...], repeats: int, warmup: int, drop: float | None) -> Schedule:
-    """The steps of :func:`time_threads`: yields ``(threads, timed)`` per step, is sent its seconds (None when
-    untimed), returns the medians. :class:`ThreadTuner` drives the same schedule with a training loop's own steps."""
+    """The steps of :func:`time_threads`: yields ``(threads, timed, limit)`` per step, is sent its seconds (None
+    when untimed), returns the medians. ``limit`` (seconds, or None) is set on a warm-up step of a new count: past
+    it, the count is dropped anyway, so the step may be cut short there. :class:`ThreadTuner` drives the same
+    schedule with a training loop's own steps (never cut short)."""
     times: dict[int, list[float]] = {n: [] for n in counts}
     for _ in range(warmup):
-        yield counts[0], False
+        yield counts[0], False, None
     warmed, running = {counts[0]}, list(counts)
     for r in range(repeats):
         for n in list(running if r % 2 == 0 else running[::-1]):
             if n not in warmed:
                 warmed.add(n)
+                fastest = min((min(t) for t in times.values() if t), default=None)
+                limit = None if drop is None or fastest is None else 2 * drop * fastest
                 probes = []
                 for _ in range(warmup):
-                    probes.append((yield n, True))
-                fastest = min((min(t) for t in times.values() if t), default=None)
-                if drop is not None and probes and fastest is not None and min(probes) > 2 * drop * fastest:
+                    probes.append((yield n, True, limit))
+                if limit is not None and probes and min(probes) > limit:
                     times[n], running = probes, [m for m in running if m != n]
                     continue
-            times[n].append((yield n, True))
+            times[n].append((yield n, True, None))
         if drop is not None:
             fastest = min(min(t) for t in times.values())
             running = [n for n in running if min(times[n]) <= drop * fastest]
@@ -369,7 +403,7 @@ class ThreadTuner:
         self._tolerance = real_in("tolerance", tolerance, 0)
         self._timer = timer
         self._schedule: Schedule | None = None
-        self._next: tuple[int, bool] | None = None
+        self._next: tuple[int, bool, float | None] | None = None
         self.choice: int | None = None
         """The chosen count once the schedule is done (None before)."""
         self.medians: dict[int, float] = {}
@@ -389,7 +423,7 @@ class ThreadTuner:
             with using_threads(self.choice) as n:
                 yield n
             return
-        n, timed = self._next
+        n, timed, _ = self._next
         with using_threads(n):
             start = self._timer() if timed else 0.0
             yield n

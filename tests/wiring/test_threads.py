@@ -10,6 +10,7 @@ folder on ``sys.path``).
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 import torch
@@ -179,6 +180,38 @@ def test_a_count_far_slower_than_the_best_is_dropped(batch):
     clock = Clock({1: 1.0, 2: 0.4})  # the fewer threads can be the ones dropped
     assert choose_threads(net(), *batch, candidates=(1, 2), timer=clock) == 2
     assert clock.timed() == [1, 2, 2, 2, 2]
+
+
+class Sleepy(nn.Module):
+    """Ten layers; with 2 threads (a pathological count) each sleeps ``nap`` seconds first."""
+
+    slow_calls = 0  # a class attribute: the deep copy that time_threads runs counts here too
+
+    def __init__(self, nap: float) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(64 if i == 0 else 10, 10) for i in range(10))
+        self.nap = nap
+
+    def forward(self, x):
+        x = x.flatten(1)
+        for layer in self.layers:
+            if torch.get_num_threads() == 2:
+                type(self).slow_calls += 1
+                time.sleep(self.nap)
+            x = layer(x)
+        return x
+
+
+def test_a_pathological_warm_up_is_cut_short_at_the_limit(batch):
+    Sleepy.slow_calls = 0
+    medians = time_threads(Sleepy(0.5), *batch, candidates=(1, 2))  # the real clock: a 1-thread step takes ~1 ms
+    # the limit is 2 × 2 × the 1-thread step: the hook before the first layer's call stops the warm-up after one
+    # nap, and 2 threads are never timed again
+    assert Sleepy.slow_calls == 1
+    assert medians[2] > 4 * medians[1]
+    Sleepy.slow_calls = 0
+    time_threads(Sleepy(0.0), *batch, candidates=(1, 2), drop=None)
+    assert Sleepy.slow_calls == 40  # uncut: the warm-up and 3 timed steps of 10 layers
 
 
 def test_pick_threads_takes_the_fewest_within_the_tolerance():
