@@ -383,7 +383,7 @@ def plot(runs: list[Run], generators: tuple[str, ...], path: Path, subtitle: str
 def plot_grid(runs: list[Run], generators: tuple[str, ...], node_ops: tuple[str, ...], channels: dict[str, int],
               path: Path, subtitle: str) -> None:
     """The paper's Fig. 6 in small: per node op, the mean ± std test accuracy of each generator, joined by a line."""
-    fig = Figure(figsize=(2.4 + 1.6 * len(generators), 4.6), dpi=120)
+    fig = Figure(figsize=(max(7.0, 2.4 + 1.6 * len(generators)), 4.6), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     width = 0.5 / max(1, len(node_ops))
