@@ -29,6 +29,7 @@ _EXPORTS = {
     "save": "wiring.serialise", "to_json": "wiring.serialise",
     "TrainError": "wiring.train", "TrainResult": "wiring.train", "evaluate": "wiring.train", "train": "wiring.train",
     "validate": "wiring.validate",
+    "report": "wiring.search.report",
 }
 """Public name -> the module defining it."""
 
@@ -40,6 +41,7 @@ __all__ = ["SCHEMA_VERSION", "CompiledGraph", "Cost", "DataError", "Dataset", "G
            "graph_hash", "limits", "load", "load_dataset", "save", "search", "stable_order", "testing", "to_json", "to_pyg",
            "train", "validate"]
 __all__ += ["ExportError", "ModelError", "export_onnx", "models"]
+__all__ += ["report"]
 
 
 def __getattr__(name: str) -> Any:
