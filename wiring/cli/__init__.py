@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _info_parser(commands)
     _train_parser(commands)
     _search_parser(commands, _formatter)
+    _report_parser(commands)
     return parser
 
 
@@ -197,3 +198,35 @@ def _train_parser(commands: Any) -> None:
     p.add_argument("--save", type=Path, help="write graph and trained weights to this file (wiring.save)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_deferred("run_train"))
+
+
+# -- report -------------------------------------------------------------------
+
+
+def _report_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "report", formatter_class=_formatter, help="one HTML page of a search, a one-shot search or a comparison",
+        description="Write one self-contained HTML page (images and script inline, nothing fetched) of a black-box "
+                    "search storage (progress, Pareto front, parameter importance, the best architectures drawn, "
+                    "every trial in a sortable table), a one-shot checkpoint (α per epoch, the derived "
+                    "architecture) or a wiring compare folder (accuracy per generator, tables, stage drawings). "
+                    "The kind is read from the file. A storage is read without locking or writing it, so a report "
+                    "can be made, or served with --serve, while the search runs.")
+    p.add_argument("source", type=Path,
+                   help="a search storage (wiring search --storage), a one-shot checkpoint, or a wiring compare "
+                        "output folder")
+    p.add_argument("-o", "--output", type=Path,
+                   help="HTML file (default: the source with .html, e.g. search.html; report.html in a compare "
+                        "folder)")
+    p.add_argument("--serve", action="store_true",
+                   help="serve the report on 127.0.0.1 instead, regenerated as the source changes; the page "
+                        "reloads itself; Ctrl-C stops")
+    p.add_argument("--port", type=int, default=None, help="with --serve: the port, 0..65535 (default: a free one)")
+    p.add_argument("--top", type=POSITIVE, default=3, help="best trials drawn (when the space can be rebuilt)")
+    p.set_defaults(run=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import run  # deferred: it imports matplotlib, torch and the spaces
+
+    return run(args)
