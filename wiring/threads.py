@@ -47,8 +47,9 @@ from generators.checks import int_at_least, positive_int, real_in
 
 from .errors import WiringError
 
-__all__ = ["AUTO", "DROP", "ThreadTuner", "available_cores", "check_threads", "choose_threads", "default_candidates",
-           "parse_threads", "pick_threads", "resolve_threads", "threads_per_worker", "time_threads", "using_threads"]
+__all__ = ["AUTO", "DROP", "ENVIRONMENT", "ThreadTuner", "available_cores", "check_threads", "choose_threads",
+           "configured_threads", "default_candidates", "parse_threads", "pick_threads", "resolve_threads",
+           "threads_per_worker", "time_threads", "using_threads"]
 
 AUTO = "auto"
 """The ``threads`` value that lets the library decide (measured for a model, a share of the cores for workers)."""
@@ -78,6 +79,20 @@ def check_threads(value: Any, *, name: str = "threads", error: type[Exception] =
         return positive_int(name, value, error=error)
     except error:
         raise error(f"{name} must be a positive int, {AUTO!r} or None, got {name}={value!r}") from None
+
+
+ENVIRONMENT = "WIRING_THREADS"
+"""The environment variable that sets what ``threads="auto"`` means for training in this process: a positive
+int (a fixed count, e.g. for bit-identical reruns) or ``auto`` (measured, the default)."""
+
+
+def configured_threads(value: Threads, *, name: str = "threads", error: type[Exception] = WiringError) -> Threads:
+    """``value`` checked by :func:`check_threads`, with ``"auto"`` replaced by :data:`ENVIRONMENT`'s value if set."""
+    value = check_threads(value, name=name, error=error)
+    text = os.environ.get(ENVIRONMENT)
+    if value == AUTO and text:
+        return parse_threads(text, name=ENVIRONMENT, error=error)
+    return value
 
 
 def parse_threads(text: str, *, name: str = "threads", error: type[Exception] = WiringError) -> int | str:
@@ -185,8 +200,8 @@ def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None,
 
 
 DROP = 2.0
-"""A candidate whose fastest timed step is more than this many times the fastest of all runs no more rounds;
-one whose warm-up step already takes more than twice that is never timed at all."""
+"""A thread count whose steps (its warm-up included) all take more than this many times the fastest timed step
+is out of the measurement."""
 
 
 def time_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *,
@@ -209,14 +224,15 @@ def time_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = Non
     more for an epoch), and timing it again would cost more than all the rest,
     so with ``drop`` (default :data:`DROP`):
 
-    - a count whose warm-up steps all take more than ``2 × drop`` times the
-      fastest timed step so far is never timed (its warm-up times stand for
-      it), and such a warm-up step is cut short at that limit, at the next call
-      of a submodule (forward pre-hooks on the copy read the wall clock,
-      ``time.perf_counter``): one pathological step costs at most about the limit;
+    - a count whose warm-up steps all take more than ``drop`` times the fastest
+      timed step so far is never timed (its warm-up times stand for it), and
+      such a warm-up step is cut short at that limit, at the next call of a
+      submodule (forward pre-hooks on the copy read the wall clock,
+      ``time.perf_counter``): a pathological count costs about ``drop`` steps;
     - after each round, a count whose fastest timed step is more than ``drop``
       times the fastest of all runs no more rounds (its median is over the
-      steps it ran).
+      steps it ran);
+    - the rounds stop once a single count is left.
 
     ``drop=None`` times every count in every round, uncut.
 
@@ -297,7 +313,7 @@ def _schedule(counts: tuple[int, ...], repeats: int, warmup: int, drop: float | 
             if n not in warmed:
                 warmed.add(n)
                 fastest = min((min(t) for t in times.values() if t), default=None)
-                limit = None if drop is None or fastest is None else 2 * drop * fastest
+                limit = None if drop is None or fastest is None else drop * fastest
                 probes = []
                 for _ in range(warmup):
                     probes.append((yield n, True, limit))
@@ -308,6 +324,8 @@ def _schedule(counts: tuple[int, ...], repeats: int, warmup: int, drop: float | 
         if drop is not None:
             fastest = min(min(t) for t in times.values())
             running = [n for n in running if min(times[n]) <= drop * fastest]
+        if len(running) <= 1:
+            break
     return {n: statistics.median(t) for n, t in times.items()}
 
 
@@ -356,9 +374,9 @@ def choose_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = N
 
     It costs at most ``len(candidates) × (warmup + repeats)`` steps (8 on two
     cores) and a deep copy of the model; a count that ``drop`` rules out
-    costs fewer (on a busy 2-core machine, where 2 threads are pathological:
-    one slow warm-up step and 4 steps at 1 thread). ``benchmarks/threads.py``
-    measures it.
+    costs less (on a busy 2-core machine, where 2 threads are pathological:
+    2 steps at 1 thread and a 2-thread warm-up cut short at 2 such steps).
+    ``benchmarks/threads.py`` measures it.
     """
     real_in("tolerance", tolerance, 0)
     counts = _candidates(candidates)
@@ -377,12 +395,13 @@ class ThreadTuner:
     Wrap every step of the loop (forward, loss, backward, optimiser step) in
     :meth:`step`: the first steps follow :func:`time_threads`' schedule (the
     same warm-up, alternating rounds and ``drop`` rule; 8 steps for two
-    counts, 5 when ``drop`` rules one out at once), each run with the count
+    counts, 3 when ``drop`` rules one out at once), each run with the count
     the schedule asks for and timed; then :attr:`choice` is
     :func:`pick_threads` of the medians and every later step runs with it.
     The steps are real training steps, so choosing costs nothing beyond the
-    time the slower counts take on those few steps (one slow step where a
-    count is pathological). Steps should be alike (same batch size: a last,
+    time the slower counts take on those few steps; but a real step cannot be
+    cut short, so where a count is pathological one whole slow step is paid
+    (there :func:`choose_threads`, which cuts it short on a copy, costs less). Steps should be alike (same batch size: a last,
     smaller batch of an epoch times short); a step that raises is not counted.
 
     ``candidates`` defaults to :func:`default_candidates` when the first step

@@ -17,7 +17,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -36,6 +36,7 @@ from .data import Dataset
 from .data.augment import cutout, horizontal_flip, random_crop
 from .data.images import Images, Split
 from .errors import WiringError
+from .threads import AUTO, ThreadTuner, configured_threads, using_threads
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -89,7 +90,7 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
           device: str | torch.device = "cpu", seed: int = 0, progress: bool = True,
           early_stopping: EarlyStopping = None, log: Callable[[EpochRecord], object] | None = None,
           aux_weight: float = 0.4, drop_path: float = 0.0, cutout: int = 0, crop_padding: int = 0,
-          flip: bool = False, num_workers: int = 0) -> TrainResult:
+          flip: bool = False, num_workers: int = 0, threads: int | str | None = "auto") -> TrainResult:
     """Train ``model`` on ``data.x_train`` with cross-entropy and return a :class:`TrainResult`.
 
     Parameters
@@ -141,6 +142,16 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
         image zero-padded by ``crop_padding`` and cropped back at a random
         offset, and mirrored with probability 1/2 (:mod:`wiring.data.augment`),
         drawn from their own generator seeded by ``seed``. Off by default.
+    threads : int, "auto" or None
+        Torch's intra-op threads while training and evaluating (restored
+        afterwards). ``"auto"`` (the default) measures: the first training steps
+        run with 1, 2, … up to torch's setting and the rest with the fastest
+        (the fewest within 5 %; :class:`wiring.threads.ThreadTuner`), since small
+        networks on a busy machine train several times faster on one thread.
+        The choice can differ from run to run and thread counts round sums
+        differently, so for bit-identical reruns give an int (or set the
+        environment variable ``WIRING_THREADS=n``, which ``"auto"`` then means);
+        None leaves torch's setting alone.
     num_workers : int
         Worker processes reading training batches (a ``torch.utils.data.DataLoader``;
         worth it for streamed data, e.g. an image folder); 0 reads them in this
@@ -171,6 +182,7 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
     if not isinstance(flip, bool):
         raise TrainError(f"flip must be a bool, got flip={flip!r}")
     int_at_least("num_workers", num_workers, 0, error=TrainError)
+    tuner = _tuner(threads)
     dev = _device(device)
     if distributed.join(dev) and dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", torch.cuda.current_device())  # torchrun: this rank's GPU
@@ -191,7 +203,7 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
     shuffle = torch.Generator().manual_seed(seed)
     cuts = torch.Generator().manual_seed((seed + CUTOUT_STREAM) % 2**64) if cutout else None
     shifts = torch.Generator().manual_seed((seed + AUGMENT_STREAM) % 2**64) if crop_padding or flip else None
-    extras = _Extras(aux_weight, cutout, cuts, crop_padding, flip, shifts, num_workers, dev.type == "cuda")
+    extras = _Extras(aux_weight, cutout, cuts, crop_padding, flip, shifts, num_workers, dev.type == "cuda", tuner)
 
     history: list[EpochRecord] = []
     best_state, best_epoch, best_val = _snapshot(model), 0, -math.inf
@@ -209,7 +221,8 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
                 diverged = True
                 break
             schedule.step()
-            val = evaluate(model, data.x_val, data.y_val, device=dev)
+            with using_threads(tuner.choice if tuner else None):
+                val = evaluate(model, data.x_val, data.y_val, device=dev)
             record = EpochRecord(epoch, stats[0], stats[1], val, time.perf_counter() - epoch_start)
             history.append(record)
             if val > best_val:
@@ -224,8 +237,9 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
                 break
         model.load_state_dict(best_state)
         train_seconds = time.perf_counter() - start
-        val_accuracy = best_val if best_epoch else evaluate(model, data.x_val, data.y_val, device=dev)
-        test_accuracy = evaluate(model, data.x_test, data.y_test, device=dev)
+        with using_threads(tuner.choice if tuner else None):
+            val_accuracy = best_val if best_epoch else evaluate(model, data.x_val, data.y_val, device=dev)
+            test_accuracy = evaluate(model, data.x_test, data.y_test, device=dev)
     return TrainResult(model=model, val_accuracy=val_accuracy, test_accuracy=test_accuracy,
                        train_seconds=train_seconds, epochs_run=len(history), best_epoch=best_epoch, history=history,
                        stopped_early=stopped_early, diverged=diverged)
@@ -277,6 +291,11 @@ class _Extras:
     shifts: torch.Generator | None
     num_workers: int
     pin_memory: bool
+    tuner: ThreadTuner | None
+
+    def step(self) -> AbstractContextManager:
+        """One training step's thread setting: the tuner's, or torch's as it is."""
+        return self.tuner.step() if self.tuner is not None else nullcontext()
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         if self.shifts is not None:
@@ -334,34 +353,42 @@ def _train_epoch(model: nn.Module, data: Dataset, opt: torch.optim.Optimizer, ba
     seen = 0
     for xb, yb, size in batches(data.x_train, data.y_train, order, batch_size, num_workers=extras.num_workers,
                                 pin_memory=extras.pin_memory):
-        yb = yb.to(dev)
-        xb = extras.augment(xb)
-        output = model(xb.to(dev))
-        logits = _logits(output)
-        expected = (len(yb), data.num_classes)
-        if logits.shape != expected:
-            raise TrainError(f"the model's logits have shape {tuple(logits.shape)}, expected "
-                             f"{expected} for {data.num_classes} classes")
-        loss = F.cross_entropy(logits, yb)
-        if extras.aux_weight > 0 and isinstance(output, tuple) and len(output) > 1 and output[1] is not None:
-            if not isinstance(output[1], torch.Tensor) or output[1].shape != expected:
-                raise TrainError(f"the model's auxiliary logits must have shape {expected}, got {_describe(output[1])}")
-            loss = loss + extras.aux_weight * F.cross_entropy(output[1], yb)
-        finite = bool(torch.isfinite(loss))
-        if distributed.active():
-            finite = distributed.all_sum([float(not finite)])[0] == 0  # every rank stops together
-        if not finite:
-            return None
-        opt.zero_grad(set_to_none=True)
-        (loss * distributed.loss_weight(len(yb), size)).backward()
-        distributed.average_gradients(model.parameters())
-        opt.step()
-        distributed.broadcast_buffers(model)
+        with extras.step():
+            yb = yb.to(dev)
+            xb = extras.augment(xb)
+            logits, loss = _loss(model(xb.to(dev)), yb, data.num_classes, extras.aux_weight)
+            finite = bool(torch.isfinite(loss))
+            if distributed.active():
+                finite = distributed.all_sum([float(not finite)])[0] == 0  # every rank stops together
+            if not finite:
+                return None
+            opt.zero_grad(set_to_none=True)
+            (loss * distributed.loss_weight(len(yb), size)).backward()
+            distributed.average_gradients(model.parameters())
+            opt.step()
+            distributed.broadcast_buffers(model)
         seen += len(yb)
         total_loss += loss.item() * len(yb)
         correct += int((logits.argmax(1) == yb).sum())
     total_loss, correct, seen = distributed.all_sum([total_loss, correct, seen])
     return total_loss / seen, correct / seen
+
+
+def _loss(output: torch.Tensor | tuple[torch.Tensor, ...], yb: torch.Tensor, num_classes: int,
+          aux_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits of a training step's ``output`` and its loss: cross-entropy, plus ``aux_weight`` times the
+    auxiliary logits' (the second output, if any); TrainError for outputs of the wrong shape."""
+    logits = _logits(output)
+    expected = (len(yb), num_classes)
+    if logits.shape != expected:
+        raise TrainError(f"the model's logits have shape {tuple(logits.shape)}, expected {expected} for "
+                         f"{num_classes} classes")
+    loss = F.cross_entropy(logits, yb)
+    if aux_weight > 0 and isinstance(output, tuple) and len(output) > 1 and output[1] is not None:
+        if not isinstance(output[1], torch.Tensor) or output[1].shape != expected:
+            raise TrainError(f"the model's auxiliary logits must have shape {expected}, got {_describe(output[1])}")
+        loss = loss + aux_weight * F.cross_entropy(output[1], yb)
+    return logits, loss
 
 
 def _logits(output: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -416,6 +443,14 @@ def _check_data(data: Dataset) -> None:
         raise TrainError(f"data must be a wiring.data.Dataset (see load_dataset), got {type(data).__name__}")
     if len(data.y_train) == 0 or len(data.y_val) == 0:
         raise TrainError(f"data needs training and validation examples, got {data!r}")
+
+
+def _tuner(threads: object) -> ThreadTuner | None:
+    """The thread setting of ``threads`` (see :func:`train`): a tuner measuring, one fixed count, or None."""
+    value = configured_threads(threads, error=TrainError)
+    if value is None:
+        return None
+    return ThreadTuner() if value == AUTO else ThreadTuner([value])
 
 
 def _check_early_stopping(early_stopping: EarlyStopping) -> int | None:

@@ -1,5 +1,6 @@
 """wiring.train: the training loop on the digits dataset with tiny 1-channel graphs (seconds, CPU)."""
 
+import importlib
 import math
 from dataclasses import replace
 
@@ -13,6 +14,7 @@ from wiring import GraphError, WiringError
 from wiring.data import Dataset, from_torch, load_dataset
 from ops.darts_modules import DropPath
 from wiring.data.augment import horizontal_flip, random_crop
+from wiring.threads import ThreadTuner
 from wiring.train import EpochRecord, TrainError, TrainResult, cutout, evaluate, train
 
 
@@ -437,3 +439,69 @@ def test_crop_and_flip_training_is_reproducible_and_changes_training(small):
     for bad in ({"crop_padding": -1}, {"flip": 1}, {"num_workers": -1}):
         with pytest.raises(TrainError, match=next(iter(bad))):
             train(digits_net(4), small, epochs=1, progress=False, **bad)
+
+
+# -- threads: measured by default, fixed on request, restored afterwards --------------------------------------
+
+
+class _ThreadLog(nn.Module):
+    """A small classifier that records torch's thread count at every forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+        self.seen: list[int] = []  # every forward
+        self.steps: list[int] = []  # training steps' forwards
+
+    def forward(self, x):
+        self.seen.append(torch.get_num_threads())
+        if self.training:
+            self.steps.append(torch.get_num_threads())
+        return self.net(x)
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_fixed_threads_hold_while_training_and_are_restored(small, two_threads):
+    model = _ThreadLog()
+    train(model, small, epochs=1, progress=False, threads=1)
+    assert set(model.seen) == {1} and torch.get_num_threads() == 2
+    untouched = _ThreadLog()
+    train(untouched, small, epochs=1, progress=False, threads=None)
+    assert set(untouched.seen) == {2}
+
+
+def test_auto_threads_measure_the_first_steps_and_keep_the_fastest(small, two_threads, monkeypatch):
+    clock = [0.0]
+
+    def timer():  # a step "takes" as many seconds as it has threads: 1 thread is the fastest
+        clock[0] += torch.get_num_threads() / 2
+        return clock[0]
+
+    monkeypatch.setattr(importlib.import_module("wiring.train"), "ThreadTuner", lambda *a, **k: ThreadTuner(*a, timer=timer, **k))
+    monkeypatch.delenv("WIRING_THREADS", raising=False)
+    model = _ThreadLog()
+    train(model, small, epochs=3, batch_size=32, progress=False)
+    assert len(model.steps) == 21
+    assert set(model.steps[:8]) == {1, 2}  # measuring: both counts tried, at most 8 steps
+    assert set(model.steps[8:]) == {1}  # then the fastest for the rest of training
+    assert set(model.seen[len(model.steps):]) <= {1}  # evaluation too
+    assert torch.get_num_threads() == 2
+
+
+def test_the_environment_fixes_what_auto_means(small, two_threads, monkeypatch):
+    monkeypatch.setenv("WIRING_THREADS", "1")
+    model = _ThreadLog()
+    train(model, small, epochs=1, progress=False)
+    assert set(model.seen) == {1}
+    monkeypatch.setenv("WIRING_THREADS", "many")
+    with pytest.raises(TrainError, match="WIRING_THREADS must be 'auto' or a positive int, got WIRING_THREADS='many'"):
+        train(_ThreadLog(), small, epochs=1, progress=False)
+    with pytest.raises(TrainError, match="threads must be a positive int, 'auto' or None, got threads=0"):
+        train(_ThreadLog(), small, epochs=1, progress=False, threads=0)
