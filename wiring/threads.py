@@ -232,7 +232,7 @@ def time_threads(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = Non
     - after each round, a count whose fastest timed step is more than ``drop``
       times the fastest of all runs no more rounds (its median is over the
       steps it ran);
-    - the rounds stop once a single count is left.
+    - the rounds stop once a single count is left of several.
 
     ``drop=None`` times every count in every round, uncut.
 
@@ -324,7 +324,7 @@ def _schedule(counts: tuple[int, ...], repeats: int, warmup: int, drop: float | 
         if drop is not None:
             fastest = min(min(t) for t in times.values())
             running = [n for n in running if min(times[n]) <= drop * fastest]
-        if len(running) <= 1:
+        if len(running) == 1 < len(counts):  # the others are out: nothing left to compare
             break
     return {n: statistics.median(t) for n, t in times.items()}
 
