@@ -464,7 +464,8 @@ def test_compare_prints_the_table(compared):
         assert f"{result['params'] / 1e3:.1f}k" in row
     (ranking,) = [line for line in lines if line.startswith("ranking by mean test accuracy:")]
     assert "ER(0.2)" in ranking and "WS(4, 0.75)" in ranking
-    assert str(out_dir / "results.json") in lines[-1]
+    assert str(out_dir / "results.json") in lines[-2]
+    assert lines[-1].startswith(f"report: {out_dir / 'report.html'} ") and (out_dir / "report.html").is_file()
 
 
 def test_compare_writes_results(compared):
@@ -495,7 +496,7 @@ def test_compare_writes_drawings(compared):
     for name in ("accuracy.png", "graph_er.png", "graph_ws.png"):
         assert_png(out_dir / name)
     assert sorted(p.name for p in out_dir.iterdir()) == ["accuracy.png", "graph_er.png", "graph_ws.png",
-                                                         "results.json"]
+                                                         "report.html", "results.json"]
 
 
 def test_compare_runs_match_train(capsys, compared):

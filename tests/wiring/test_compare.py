@@ -242,7 +242,7 @@ def test_grid_trains_every_generator_under_every_node_op_at_matched_channels(cap
         assert f"{a} ~ {b}: {r:+.3f}" in stdout
     assert "0.91–0.98" in stdout
     assert sorted(p.name for p in out.iterdir()) == ["accuracy.png", "graph_ba.png", "graph_er.png", "graph_ws.png",
-                                                     "results.json"]
+                                                     "report.html", "results.json"]
 
 
 def test_correlations_on_known_numbers():

@@ -30,6 +30,7 @@ from ..validate import validate
 from .args import assignments, dataset_of, load_data
 from .catalog import NETWORKS as REGIMES
 from .compare import Interrupted, Settings, compare, table
+from .report import announce
 
 NETWORKS = {name: getattr(randwire, name) for name in REGIMES}
 """RandWire regime -> the function building its network."""
@@ -57,6 +58,7 @@ def run_compare(args: argparse.Namespace) -> int:
     print(table(runs, generators, node_ops, channels))
     print(f"\nwrote {args.out / 'results.json'}, {args.out / 'accuracy.png'} and "
           f"{', '.join(str(args.out / f'graph_{g}.png') for g in generators)}")
+    announce(args.out)
     return 0
 
 

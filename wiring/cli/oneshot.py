@@ -31,6 +31,7 @@ from ..train import train
 from .args import assignments, load_data
 from .catalog import IMAGE_SPACES, STRATEGIES, OneShot
 from .params import parameters, strategy_params
+from .report import announce
 
 
 def _small(name: str) -> Any:
@@ -80,6 +81,8 @@ def search(args: argparse.Namespace, build_space: Callable[..., Any]) -> int:
         plot_alphas(result.alpha_history, _candidates(supernet), args.plot,
                     sigmoid=getattr(cls, "mode", "") == "sigmoid", title=f"{args.strategy} on {args.space}")
         print(f"wrote {args.plot}")
+    if args.storage is not None:
+        announce(args.storage, space)
     return 0
 
 

@@ -51,6 +51,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def announce(source: Path, space: Any = None) -> None:
+    """Write the report of a job that just ended beside its output (:func:`default_output`) and print its path; a
+    report that cannot be made is one warning line, never the job's failure."""
+    try:
+        kind = kind_of(source)
+        output = write_report(source, default_output(source, kind), space=space)
+    except (SearchError, OSError, ValueError) as error:
+        print(f"wiring: warning: no report: {error}", file=sys.stderr, flush=True)
+        return
+    print(f"report: {output} (open it in a browser; wiring report --serve {source} shows a running job live)",
+          flush=True)
+
+
 def default_output(source: Path, kind: str) -> Path:
     """``report.html`` inside a compare folder (beside its ``results.json``), else the source's name with
     ``.html`` (``search.db`` -> ``search.html``)."""

@@ -26,6 +26,7 @@ from . import oneshot
 from .args import assignments, dataset_of, did_you_mean, load_data
 from .catalog import TABLE_SPACES
 from .params import strategy_params
+from .report import announce
 from .search import BLACK_BOX_ONLY, ONE_SHOT_ONLY, STRATEGY_NAMES, TRAINING_ONLY
 
 
@@ -150,6 +151,8 @@ def _black_box(args: argparse.Namespace) -> int:
     if args.plot:
         result.plot_front(args.plot) if objectives is not None else result.plot(args.plot)
         print(f"wrote {args.plot}")
+    if args.storage is not None:
+        announce(args.storage, space)
     return 0
 
 
