@@ -33,15 +33,14 @@ _EXPORTS = {
 }
 """Public name -> the module defining it."""
 
-_SUBMODULES = ("limits", "models", "search", "testing")
-"""Public submodules (``wiring.testing`` needs hypothesis, a test extra)."""
+_SUBMODULES = ("data", "distributed", "limits", "models", "search", "testing", "threads")
+"""Public submodules (``wiring.testing`` imports hypothesis, a dependency, when first used)."""
 
-__all__ = ["SCHEMA_VERSION", "CompiledGraph", "Cost", "DataError", "Dataset", "GraphError", "LatencyTable",
-           "TrainError", "TrainResult", "WiringError", "compile", "cost", "draw", "evaluate", "from_json", "from_pyg",
-           "graph_hash", "limits", "load", "load_dataset", "save", "search", "stable_order", "testing", "to_json", "to_pyg",
-           "train", "validate"]
-__all__ += ["ExportError", "ModelError", "export_onnx", "models"]
-__all__ += ["report"]
+__all__ = ["SCHEMA_VERSION", "CompiledGraph", "Cost", "DataError", "Dataset", "ExportError", "GraphError",
+           "LatencyTable", "ModelError", "TrainError", "TrainResult", "WiringError", "compile", "cost", "draw",
+           "data", "distributed", "evaluate", "export_onnx", "from_json", "from_pyg", "graph_hash", "limits", "load",
+           "load_dataset", "models", "report", "save", "search", "stable_order", "testing", "threads", "to_json",
+           "to_pyg", "train", "validate"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,6 @@
 """Data-parallel training under torchrun, two gloo processes on 127.0.0.1 (wiring.distributed): the ranks agree
-bit for bit, 2 ranks × batch B equal 1 process × batch 2B, and a killed, resumed search ends where the whole one does."""
+bit for bit, 2 ranks × batch B equal 1 process × batch 2B, and a killed, resumed search ends where the whole one
+does."""
 
 from __future__ import annotations
 

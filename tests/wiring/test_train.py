@@ -484,7 +484,8 @@ def test_auto_threads_measure_the_first_steps_and_keep_the_fastest(small, two_th
         clock[0] += torch.get_num_threads() / 2
         return clock[0]
 
-    monkeypatch.setattr(importlib.import_module("wiring.train"), "ThreadTuner", lambda *a, **k: ThreadTuner(*a, timer=timer, **k))
+    monkeypatch.setattr(importlib.import_module("wiring.train"), "ThreadTuner",
+                        lambda *a, **k: ThreadTuner(*a, timer=timer, **k))
     monkeypatch.delenv("WIRING_THREADS", raising=False)
     model = _ThreadLog()
     train(model, small, epochs=3, batch_size=32, progress=False)

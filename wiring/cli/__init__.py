@@ -102,7 +102,8 @@ def _compare_parser(commands: Any) -> None:
         "compare", formatter_class=_formatter, help="the main job: compare RandWire graph generators",
         description="A miniature of the RandWire paper's generator comparison: for ER(0.2), BA(5) and WS(4, 0.75), "
                     "train several random networks each on a dataset (the embedded digits, or your files: --data) "
-                    "and print accuracy mean ± std. Writes results.json, accuracy.png and one stage drawing per generator to --out. "
+                    "and print accuracy mean ± std. Writes results.json, accuracy.png and one stage drawing per "
+                    "generator to --out. "
                     "results.json is saved after every network: after Ctrl-C, the same command resumes, training only "
                     "the missing networks (an unfinished comparison with other settings is refused, naming them; "
                     "a finished one is replaced). --node-op trains every generator under several node operations "
@@ -177,7 +178,8 @@ def _train_parser(commands: Any) -> None:
     p = commands.add_parser(
         "train", formatter_class=_formatter, help="train a graph JSON or a RandWire network on a dataset",
         description="Train a typed DAG (a JSON file) or a RandWire network (--randwire) on a dataset (the embedded "
-                    "digits, or your files: --data); print validation and test accuracy; optionally save graph and weights. The images are fitted "
+                    "digits, or your files: --data); print validation and test accuracy; optionally save graph and "
+                    "weights. The images are fitted "
                     "to a graph's input as wiring search fits them (channels repeated, bilinear resize), and a graph "
                     "that ends in a feature map, such as a stage from wiring generate, gets a classifier head "
                     "(global average pool, linear to the dataset's classes; saved with it).")

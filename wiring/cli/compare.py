@@ -11,8 +11,8 @@ are trained under each node op: a generator × node-op grid. Each node op gets
 the C of :func:`spaces.randwire.matched_channels`: the multiply-adds of the
 separable network at ``channels``, matched on the WS(4, 0.75) network of the
 first graph seed at the comparison's size (on the first generator's when WS is
-not compared; the paper adjusts C per node op to keep the complexity). For each pair of node ops, :func:`correlations` gives the
-Pearson r between their series of per-generator mean test accuracies (the
+not compared; the paper adjusts C per node op to keep the complexity). For
+each pair of node ops, :func:`correlations` gives the Pearson r between their series of per-generator mean test accuracies (the
 paper: 0.91–0.98, the ranking of generators kept). Without ``node_ops`` the
 comparison is the separable one at ``channels``, as before the grid existed,
 and its runs carry no ``node_op``/``channels`` fields.
@@ -246,7 +246,8 @@ def _saved(path: Path, header: dict[str, Any], channels: int | None,
     if differences:
         what = "; ".join(differences)
         if complete or not saved["runs"]:
-            say(f"{path} holds a {'finished' if complete else 'new'} comparison with other settings ({what}): replacing it")
+            say(f"{path} holds a {'finished' if complete else 'new'} comparison with other settings ({what}): "
+                f"replacing it")
             return {}
         raise GraphError(f"{path} holds {len(saved['runs'])} finished network(s) of an interrupted comparison with "
                          f"other settings ({what}): rerun with its settings to resume it, add --restart to discard "
