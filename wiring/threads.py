@@ -401,8 +401,9 @@ class ThreadTuner:
     The steps are real training steps, so choosing costs nothing beyond the
     time the slower counts take on those few steps; but a real step cannot be
     cut short, so where a count is pathological one whole slow step is paid
-    (there :func:`choose_threads`, which cuts it short on a copy, costs less). Steps should be alike (same batch size: a last,
-    smaller batch of an epoch times short); a step that raises is not counted.
+    (there :func:`choose_threads`, which cuts it short on a copy, costs
+    less). Steps should be alike (same batch size: a last, smaller batch of
+    an epoch times short); a step that raises is not counted.
 
     ``candidates`` defaults to :func:`default_candidates` when the first step
     starts; a single candidate is the choice at once. :meth:`step` restores
