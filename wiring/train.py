@@ -69,6 +69,9 @@ class TrainResult:
     kept only when the first epoch diverged). ``val_accuracy`` and
     ``test_accuracy`` are those of ``model``; the test set is used once, at the
     end. ``history`` lists the completed epochs; ``epochs_run == len(history)``.
+    ``threads`` is torch's thread count training ran with after any measuring
+    (what ``threads="auto"`` chose; None when torch's setting was left alone):
+    pass it as ``threads=`` to rerun bit for bit.
     """
 
     model: nn.Module
@@ -80,6 +83,7 @@ class TrainResult:
     history: list[EpochRecord] = field(default_factory=list)
     stopped_early: bool = False
     diverged: bool = False
+    threads: int | None = None
 
 
 EarlyStopping = int | Callable[[list[EpochRecord]], bool] | None
@@ -242,7 +246,7 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
             test_accuracy = evaluate(model, data.x_test, data.y_test, device=dev)
     return TrainResult(model=model, val_accuracy=val_accuracy, test_accuracy=test_accuracy,
                        train_seconds=train_seconds, epochs_run=len(history), best_epoch=best_epoch, history=history,
-                       stopped_early=stopped_early, diverged=diverged)
+                       stopped_early=stopped_early, diverged=diverged, threads=tuner.choice if tuner else None)
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 256,

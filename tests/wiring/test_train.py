@@ -470,10 +470,10 @@ def two_threads():
 
 def test_fixed_threads_hold_while_training_and_are_restored(small, two_threads):
     model = _ThreadLog()
-    train(model, small, epochs=1, progress=False, threads=1)
+    assert train(model, small, epochs=1, progress=False, threads=1).threads == 1
     assert set(model.seen) == {1} and torch.get_num_threads() == 2
     untouched = _ThreadLog()
-    train(untouched, small, epochs=1, progress=False, threads=None)
+    assert train(untouched, small, epochs=1, progress=False, threads=None).threads is None
     assert set(untouched.seen) == {2}
 
 
@@ -488,7 +488,7 @@ def test_auto_threads_measure_the_first_steps_and_keep_the_fastest(small, two_th
                         lambda *a, **k: ThreadTuner(*a, timer=timer, **k))
     monkeypatch.delenv("WIRING_THREADS", raising=False)
     model = _ThreadLog()
-    train(model, small, epochs=3, batch_size=32, progress=False)
+    assert train(model, small, epochs=3, batch_size=32, progress=False).threads == 1
     assert len(model.steps) == 21
     assert set(model.steps[:8]) == {1, 2}  # measuring: both counts tried, at most 8 steps
     assert set(model.steps[8:]) == {1}  # then the fastest for the rest of training

@@ -1,4 +1,4 @@
-"""The ``wiring`` command line: compare, generate, draw, info, train, search.
+"""The ``wiring`` command line: compare, generate, draw, info, train, search, report.
 
 This module builds the parser from names alone (:mod:`.catalog`), so ``wiring --help`` and
 ``wiring COMMAND --help`` import no torch; a command's code (:mod:`.commands`, :mod:`.run_search`,
