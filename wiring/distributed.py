@@ -83,6 +83,17 @@ def share(index: torch.Tensor) -> torch.Tensor:
     return index.tensor_split(world())[rank()]
 
 
+def share_bounds(n: int) -> tuple[int, int]:
+    """``(start, stop)`` of this rank's contiguous share of ``n`` examples (``(0, n)`` in a single process); the
+    shares of :func:`share` of ``arange(n)``."""
+    if not active():
+        return 0, n
+    size, r = world(), rank()
+    per, extra = divmod(n, size)
+    start = r * per + min(r, extra)
+    return start, start + per + (r < extra)
+
+
 def broadcast(module: nn.Module) -> None:
     """Every parameter and buffer of ``module`` set to rank 0's."""
     if not active():

@@ -27,7 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 import ops
-from generators.checks import int_at_least, real_in
+from generators.checks import boolean, int_at_least, real_in
 from ops.darts_modules import DropPath
 
 from . import distributed
@@ -180,11 +180,9 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
         raise TrainError(f"log must be a callable taking an EpochRecord or None, got log={log!r}")
     real_in("aux_weight", aux_weight, 0, error=TrainError)
     real_in("drop_path", drop_path, 0, 1, include_high=False, error=TrainError)
-    for label, value in (("cutout", cutout), ("crop_padding", crop_padding)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise TrainError(f"{label} must be an int >= 0 (a length in pixels), got {label}={value!r}")
-    if not isinstance(flip, bool):
-        raise TrainError(f"flip must be a bool, got flip={flip!r}")
+    int_at_least("cutout", cutout, 0, error=TrainError)
+    int_at_least("crop_padding", crop_padding, 0, error=TrainError)
+    boolean("flip", flip, error=TrainError)
     int_at_least("num_workers", num_workers, 0, error=TrainError)
     tuner = _tuner(threads)
     dev = _device(device)
@@ -266,13 +264,13 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     was_training = model.training
     model.eval()
     correct = 0
-    mine = distributed.share(torch.arange(len(x)))  # under torchrun each rank scores its share
+    low, high = distributed.share_bounds(len(x))  # under torchrun each rank scores its share
     try:
         with torch.no_grad():
-            for i in range(0, len(mine), batch_size):
-                index = mine[i:i + batch_size]
-                yb = y[index].to(dev)
-                correct += int((_logits(model(x[index].to(dev))).argmax(1) == yb).sum())
+            for i in range(low, high, batch_size):
+                end = min(i + batch_size, high)
+                yb = y[i:end].to(dev)
+                correct += int((_logits(model(x[i:end].to(dev))).argmax(1) == yb).sum())
     finally:
         model.train(was_training)
     (correct,) = distributed.all_sum([correct])
@@ -334,15 +332,14 @@ def batches(x: Split, y: torch.Tensor, order: torch.Tensor, batch_size: int, *, 
     dropped), read in this process or by ``num_workers`` DataLoader workers (the same batches either way)."""
     step = batch_size * distributed.world()
     runs = [run for run in (order[i:i + step] for i in range(0, len(order), step)) if len(run) >= distributed.world()]
-    shares = [distributed.share(run).tolist() for run in runs]
+    shares = [distributed.share(run) for run in runs]
     sizes = [len(run) for run in runs]
     if num_workers == 0:
         for share, size in zip(shares, sizes):
-            index = torch.as_tensor(share, dtype=torch.long)
-            yield x[index], y[index], size
+            yield x[share], y[share], size
         return
-    loader = torch.utils.data.DataLoader(_Pairs(x, y), batch_sampler=shares, collate_fn=_as_batch,
-                                         num_workers=num_workers, pin_memory=pin_memory)
+    loader = torch.utils.data.DataLoader(_Pairs(x, y), batch_sampler=[s.tolist() for s in shares],
+                                         collate_fn=_as_batch, num_workers=num_workers, pin_memory=pin_memory)
     for (xb, yb), size in zip(loader, sizes):
         yield xb, yb, size
 
