@@ -200,6 +200,11 @@ def test_normalise_uses_training_statistics_only():
     streamed = from_torch(Counting(), normalise=([0.5, 0.5], [0.25, 0.25]))
     rows = torch.as_tensor(streamed.x_train.rows[:4])
     assert torch.allclose(streamed.x_train[:4], (streamed.x_train.dataset.images[rows] - 0.5) / 0.25)
+    given = from_torch(Counting(), val=Counting(), test=Counting(), normalise=True)  # statistics of train only
+    train = given.x_train[:]
+    assert np.allclose(train.mean((0, 2, 3)).numpy(), 0, atol=1e-5) and given.mean is not None
+    assert torch.allclose(given.x_val[:2], (given.x_val.dataset.images[:2] - torch.tensor(given.mean)[:, None, None])
+                          / torch.tensor(given.std)[:, None, None])
     with pytest.raises(DataError, match="2 finite means and 2 positive stds"):
         from_arrays(x, np.arange(400) % 5, normalise=([0.0], [1.0]))
 

@@ -151,14 +151,21 @@ def split_dataset(name: str, images: Split, labels: np.ndarray, *, seed: int = 0
         split["x_test"], split["y_test"] = test[0], torch.from_numpy(np.asarray(test[1], dtype=np.int64))
     if num_classes is None:
         num_classes = int(max(labels.max(), split["y_test"].max() if len(split["y_test"]) else 0)) + 1
-    shape = tuple(images.shape[1:])
-    mean = std = None
-    if normalise is not False:
-        mean_t, std_t = _statistics(name, normalise, split["x_train"], shape[0])
-        for key in ("x_train", "x_val", "x_test"):
-            split[key] = _normalised(split[key], mean_t, std_t)
-        mean, std = tuple(mean_t.tolist()), tuple(std_t.tolist())
-    return Dataset(name=name, num_classes=num_classes, input_shape=shape, mean=mean, std=std, **split)
+    mean, std = normalise_splits(name, split, normalise)
+    return Dataset(name=name, num_classes=num_classes, input_shape=tuple(images.shape[1:]), mean=mean, std=std,
+                   **split)
+
+
+def normalise_splits(name: str, split: dict[str, Split], normalise: Normalise
+                     ) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+    """Standardise ``split``'s ``x_train`` / ``x_val`` / ``x_test`` in place as ``normalise`` asks (statistics
+    of ``x_train`` for True); the per-channel ``(mean, std)`` applied, ``(None, None)`` for False."""
+    if normalise is False:
+        return None, None
+    mean, std = _statistics(name, normalise, split["x_train"], split["x_train"].shape[1])
+    for key in ("x_train", "x_val", "x_test"):
+        split[key] = _normalised(split[key], mean, std)
+    return tuple(mean.tolist()), tuple(std.tolist())
 
 
 def _statistics(name: str, normalise: Normalise, x_train: Split, channels: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -70,8 +70,6 @@ class Images:
         """``index`` (slice, sequence or tensor of positions in this split) as an int64 array; DataError if out of range."""
         if isinstance(index, slice):
             return np.arange(len(self), dtype=np.int64)[index]
-        if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
-            index = [int(index)]
         array = index.cpu().numpy() if isinstance(index, torch.Tensor) else np.asarray(index)
         if array.dtype == bool:
             array = np.flatnonzero(array)
@@ -146,11 +144,15 @@ def decode(path: str, mode: str, size: tuple[int, int]) -> torch.Tensor:
             image = image.convert(mode)
             if image.size != (size[1], size[0]):
                 image = image.resize((size[1], size[0]), Image.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
+            array = channels_first(np.asarray(image, dtype=np.uint8))
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
         raise DataError(f"{path}: not a readable image ({error})") from None
-    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(array)).float().div_(255)
+    return torch.from_numpy(array).float().div_(255)
+
+
+def channels_first(array: np.ndarray) -> np.ndarray:
+    """A decoded image's pixels, ``(H, W)`` or ``(H, W, C)`` as Pillow gives them, as a contiguous ``(C, H, W)``."""
+    return np.ascontiguousarray(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
 
 
 def item_input(item: Any, where: str) -> Any:
@@ -163,9 +165,7 @@ def item_input(item: Any, where: str) -> Any:
 def as_image(value: Any) -> torch.Tensor:
     """A tensor, array (uint8 scaled by 1/255; HW gets a channel) or PIL image as float32 ``(C, H, W)``."""
     if hasattr(value, "mode") and hasattr(value, "size") and not isinstance(value, (np.ndarray, torch.Tensor)):
-        array = np.asarray(value)  # a PIL image: HWC or HW uint8
-        array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-        value = np.ascontiguousarray(array)
+        value = channels_first(np.asarray(value))  # a PIL image
     tensor = torch.as_tensor(value)
     if tensor.dtype == torch.uint8:
         tensor = tensor.float().div_(255)

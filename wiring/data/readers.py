@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .dataset import Dataset, Normalise, check_path, split_dataset
+from .dataset import Dataset, Normalise, check_path, normalise_splits, split_dataset
 from .errors import DataError
 from .images import ArrayImages, FileImages, ItemImages, Split, as_image, item_input
 
@@ -99,20 +99,12 @@ def from_torch(train: Any, *, val: Any = None, test: Any = None, name: str = "to
     split = {}
     for key, (x, labels) in read.items():
         split[f"x_{key}"], split[f"y_{key}"] = x, torch.from_numpy(labels)
-    if normalise is not False:
-        whole = split_dataset(name, split["x_train"], labels=read["train"][1], val_fraction=0.5, test=(
-            split["x_test"], read["test"][1]), normalise=normalise, num_classes=classes)
-        mean, std = torch.tensor(whole.mean), torch.tensor(whole.std)
-        for key in ("x_train", "x_val", "x_test"):
-            split[key] = split[key].subset(np.arange(len(split[key])))
-            split[key].normalise = (mean, std)
-        return Dataset(name=name, num_classes=classes, input_shape=shapes["train"], mean=whole.mean, std=whole.std,
-                       **split)
-    return Dataset(name=name, num_classes=classes, input_shape=shapes["train"], **split)
+    mean, std = normalise_splits(name, split, normalise)
+    return Dataset(name=name, num_classes=classes, input_shape=shapes["train"], mean=mean, std=std, **split)
 
 
 def _torch_split(name: str, source: Any) -> tuple[ItemImages, np.ndarray]:
-    dataset = getattr(source, "dataset", source) if isinstance(source, torch.utils.data.DataLoader) else source
+    dataset = source.dataset if isinstance(source, torch.utils.data.DataLoader) else source
     if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__getitem__") \
             or not hasattr(dataset, "__len__"):
         raise DataError(f"{name}: needs a map-style dataset (with __len__ and __getitem__), got "
