@@ -99,23 +99,15 @@ def add_data_options(parser: argparse.ArgumentParser, datasets: tuple[str, ...],
 def dataset_of(args: argparse.Namespace) -> tuple[str, str | None, dict[str, Any]]:
     """(dataset name, path, reader options) of :func:`add_data_options`' flags: without ``--dataset``, digits,
     or with ``--data`` what the directory holds (CIFAR-10 / CIFAR-100 binary files, else an image folder)."""
-    import os
-
     from ..data import DataError
+    from ..data.readers import dataset_in
 
     name, path = args.dataset, args.data
     if name is None:
-        if path is None:
-            name = "digits"
-        elif any(os.path.exists(os.path.join(path, f)) for f in ("cifar-10-batches-bin", "data_batch_1.bin")):
-            name = "cifar10"
-        elif any(os.path.exists(os.path.join(path, f)) for f in ("cifar-100-binary", "train.bin")):
-            name = "cifar100"
-        else:
-            name = "folder"
+        name = "digits" if path is None else dataset_in(path)
     if name == "digits" and path is not None:
         raise DataError(f"--data {path}: digits is embedded and reads no files; give --dataset "
-                                         f"cifar10, cifar100 or folder")
+                        f"cifar10, cifar100 or folder")
     if name != "digits" and path is None:
         raise DataError(f"--dataset {name} reads files: give --data PATH")
     if args.image_size is not None and name != "folder":

@@ -164,6 +164,15 @@ def cifar(path: str | os.PathLike, *, classes: int = 10, label: str = "fine", **
     return split_dataset(name, images, labels, test=test, num_classes=count, **split)
 
 
+def dataset_in(path: str | os.PathLike) -> str:
+    """The dataset a directory holds: ``cifar10`` / ``cifar100`` where it holds (or is) the official binary
+    release's directory (:data:`CIFAR_FILES`), else ``folder``."""
+    for classes, (_, test_file, folder) in CIFAR_FILES.items():
+        if os.path.isdir(os.path.join(path, folder)) or os.path.isfile(os.path.join(path, test_file)):
+            return f"cifar{classes}"
+    return "folder"
+
+
 def _cifar_file(path: str, record: int, label_byte: int, count: int) -> tuple[np.ndarray, np.ndarray]:
     size = os.path.getsize(path)
     if size == 0 or size % record:
