@@ -48,7 +48,7 @@ from generators.checks import int_at_least, positive_int, real_in
 from .errors import WiringError
 
 __all__ = ["AUTO", "DROP", "ENVIRONMENT", "ThreadTuner", "available_cores", "check_threads", "choose_threads",
-           "configured_threads", "default_candidates", "parse_threads", "pick_threads", "resolve_threads",
+           "configured_threads", "default_candidates", "parse_threads", "pick_threads",
            "threads_per_worker", "time_threads", "using_threads"]
 
 AUTO = "auto"
@@ -454,21 +454,3 @@ class ThreadTuner:
             self.medians = done.value
             self.choice = pick_threads(self.medians, self._tolerance)
             self._schedule = self._next = None
-
-
-def resolve_threads(threads: Any, model: nn.Module | None = None, x: torch.Tensor | None = None,
-                    y: torch.Tensor | None = None, *, name: str = "threads", error: type[Exception] = WiringError,
-                    **options: Any) -> int | None:
-    """The thread count a ``threads`` argument asks for: None, the int given, or :func:`choose_threads` for ``"auto"``.
-
-    ``threads`` is checked with :func:`check_threads` (``name`` and ``error``
-    go to its message). ``"auto"`` needs ``model`` and a batch ``x`` (and ``y``
-    for a training step); ``options`` go to :func:`choose_threads`. The result
-    is meant for :func:`using_threads`: ``with using_threads(resolve_threads(threads, model, xb, yb)): ...``.
-    """
-    threads = check_threads(threads, name=name, error=error)
-    if threads != AUTO:
-        return threads
-    if model is None or x is None:
-        raise error(f"{name}={AUTO!r} needs a model and an example batch to measure")
-    return choose_threads(model, x, y, **options)

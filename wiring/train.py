@@ -148,7 +148,7 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
         drawn from their own generator seeded by ``seed``. Off by default.
     threads : int, "auto" or None
         Torch's intra-op threads while training and evaluating (restored
-        afterwards). ``"auto"`` (the default) measures: the first training steps
+        afterwards). ``"auto"`` (the default) measures on the CPU: the first training steps
         run with 1, 2, … up to torch's setting and the rest with the fastest
         (the fewest within 5 %; :class:`wiring.threads.ThreadTuner`), since small
         networks on a busy machine train several times faster on one thread.
@@ -184,8 +184,8 @@ def train(model: nn.Module | nx.DiGraph, data: Dataset, *, epochs: int = 10, bat
     int_at_least("crop_padding", crop_padding, 0, error=TrainError)
     boolean("flip", flip, error=TrainError)
     int_at_least("num_workers", num_workers, 0, error=TrainError)
-    tuner = _tuner(threads)
     dev = _device(device)
+    tuner = _tuner(threads, dev)
     if distributed.join(dev) and dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", torch.cuda.current_device())  # torchrun: this rank's GPU
     _check_data(data)
@@ -446,10 +446,12 @@ def _check_data(data: Dataset) -> None:
         raise TrainError(f"data needs training and validation examples, got {data!r}")
 
 
-def _tuner(threads: object) -> ThreadTuner | None:
-    """The thread setting of ``threads`` (see :func:`train`): a tuner measuring, one fixed count, or None."""
+def _tuner(threads: object, dev: torch.device) -> ThreadTuner | None:
+    """The thread setting of ``threads`` (see :func:`train`): a tuner measuring, one fixed count, or None. On a
+    GPU ``"auto"`` leaves torch alone, as :func:`~wiring.threads.choose_threads` does: intra-op threads serve CPU
+    kernels, and asynchronous GPU steps cannot be timed one by one."""
     value = configured_threads(threads, error=TrainError)
-    if value is None:
+    if value is None or (value == AUTO and dev.type != "cpu"):
         return None
     return ThreadTuner() if value == AUTO else ThreadTuner([value])
 

@@ -20,7 +20,7 @@ from wiring import WiringError
 from wiring.search import ProcessPool, SearchError
 from wiring.search.executors import make_executor, ray_task_threads
 from wiring.threads import (AUTO, ThreadTuner, available_cores, check_threads, choose_threads, default_candidates,
-                            parse_threads, pick_threads, resolve_threads, threads_per_worker, time_threads,
+                            parse_threads, pick_threads, threads_per_worker, time_threads,
                             using_threads)
 
 
@@ -117,21 +117,6 @@ def test_parse_threads_refuses_other_text_naming_it(bad):
     with pytest.raises(WiringError, match=rf"^threads must be 'auto' or a positive int, got threads={bad!r}$"):
         parse_threads(bad)
     assert issubclass(WiringError, ValueError)  # usable as an argparse type=
-
-
-def test_resolve_threads(batch):
-    x, y = batch
-    assert resolve_threads(None) is None
-    assert resolve_threads(3) == 3
-    clock = Clock({1: 2.0, 2: 1.0})
-    assert resolve_threads("auto", net(), x, y, candidates=(1, 2), timer=clock) == 2
-    with pytest.raises(SearchError, match=r"threads='auto' needs a model and an example batch"):
-        resolve_threads("auto", error=SearchError)
-    with pytest.raises(SearchError, match=r"got threads=0"):
-        resolve_threads(0, net(), x, y, error=SearchError)
-
-
-# -- the decision ----------------------------------------------------------------------------------
 
 
 def test_one_thread_wins_when_it_is_faster(batch):
@@ -439,8 +424,9 @@ def test_process_pool_threads_default_to_the_share_and_can_be_overridden():
         with pytest.raises(SearchError, match=rf"torch_threads must be a positive int, 'auto' or None, got "
                                               rf"torch_threads={bad!r}"):
             ProcessPool(1, torch_threads=bad)
-    with ProcessPool(1, torch_threads=2) as pool:  # the override reaches the worker
-        assert pool.submit(worker_threads).result(timeout=120) == 2
+    wanted = available_cores() + 1  # neither torch's default nor any share: only the override gives it
+    with ProcessPool(1, torch_threads=wanted) as pool:  # the override reaches the worker
+        assert pool.submit(worker_threads).result(timeout=120) == wanted
 
 
 def test_ray_executor_checks_torch_threads_before_starting_ray():

@@ -222,18 +222,18 @@ def prepare_worker(setup: Setup = None, torch_threads: int | None = 1) -> None:
 
     ``setup`` is a module name (``"my_ops"``), a picklable callable, or a list
     of them. Importing a module registers the custom ops it defines; it runs
-    once per process (per ``setup`` and ``torch_threads``), while the thread
-    count is set again at every call (a trial may have changed it). ``None``
-    leaves torch's count as it is.
+    once per process (per ``setup``), while the thread count is set again at
+    every call (a trial may have changed it). ``None`` leaves torch's count as it is.
     """
     if torch_threads is not None:
         import torch
         if torch.get_num_threads() != torch_threads:
             torch.set_num_threads(torch_threads)
-    key = repr((_normalise_setup(setup), torch_threads))
+    items = _normalise_setup(setup)
+    key = repr(items)
     if key in _prepared:
         return
-    for item in _normalise_setup(setup):
+    for item in items:
         if isinstance(item, str):
             importlib.import_module(item)
         else:
