@@ -88,12 +88,12 @@ def recorded_space(source: Path, kind: str) -> tuple[Any, str]:
         except ValueError:
             settings = None
     else:
-        from ..search.oneshot.checkpoint import read
+        from ..search.oneshot.checkpoint import decoded_setup, read, unflatten
 
-        recorded = read(source)["setup"]
-        label = _json(recorded.get("space", '""'))
-        settings = _unflatten({key[len("space."):]: _json(value) for key, value in recorded.items()
-                               if key.startswith("space.")})
+        recorded = decoded_setup(read(source)["setup"])
+        label = recorded.get("space", "")
+        settings = unflatten({key[len("space."):]: value for key, value in recorded.items()
+                              if key.startswith("space.")})
     if not isinstance(settings, dict) or not isinstance(label, str):
         return None, f"{str(source)!r} records no space settings: no architecture drawings"
     return rebuild(label, settings)
@@ -180,28 +180,6 @@ def _tuples(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _tuples(v) for k, v in value.items()}
     return value
-
-
-def _json(text: Any) -> Any:
-    try:
-        return json.loads(text) if isinstance(text, str) else text
-    except ValueError:
-        return text
-
-
-def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
-    """``{"options.channels": 8}`` -> ``{"options": {"channels": 8}}`` (a checkpoint's flattened settings)."""
-    nested: dict[str, Any] = {}
-    for key, value in flat.items():
-        *outer, last = key.split(".")
-        target = nested
-        for part in outer:
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                break
-        else:
-            target[last] = value
-    return nested
 
 
 __all__ = ["default_output", "rebuild", "recorded_space", "run"]

@@ -36,7 +36,7 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 FORMAT_VERSION = "1"
-SQLITE_HEADER = _SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_HEADER = b"SQLite format 3\x00"
 """The first bytes of every SQLite database file."""
 
 _SCHEMA = """
@@ -144,8 +144,8 @@ class Storage:
             raise SearchError(f"storage {str(self.path)!r} is an empty file, not a search storage: delete it to start "
                               f"a new search there")
         with open(self.path, "rb") as handle:
-            header = handle.read(len(_SQLITE_HEADER))
-        if header != _SQLITE_HEADER:
+            header = handle.read(len(SQLITE_HEADER))
+        if header != SQLITE_HEADER:
             from .oneshot.checkpoint import is_checkpoint  # deferred: only a refused file needs it (and torch)
 
             if is_checkpoint(self.path):
@@ -339,7 +339,7 @@ def is_search_storage(path: str | os.PathLike[str]) -> bool:
     ``trials`` tables), read without writing or locking it; ``False`` for anything else, a missing file included."""
     try:
         with open(path, "rb") as handle:
-            if handle.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
+            if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
                 return False
         db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
         try:

@@ -111,6 +111,31 @@ def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def decoded_setup(recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded :func:`setup` with its JSON values decoded (a value that is not JSON is kept as it is)."""
+    def decode(text: Any) -> Any:
+        try:
+            return json.loads(text) if isinstance(text, str) else text
+        except ValueError:
+            return text
+    return {key: decode(value) for key, value in recorded.items()}
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"options.channels": 8}`` -> ``{"options": {"channels": 8}}``: what :func:`setup` flattened."""
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        *outer, last = key.split(".")
+        target = nested
+        for part in outer:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                break
+        else:
+            target[last] = value
+    return nested
+
+
 def differences(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
     """``"<setting> was <old>, now <new>"`` for every setting that differs between two fingerprints."""
     keys = list(new) + [key for key in old if key not in new]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import os
 from collections.abc import MutableMapping
 from typing import Any
@@ -16,10 +15,10 @@ from .search import draw_arch
 def sections(path: str | os.PathLike[str], space: Any = None,
              drawings: MutableMapping[str, bytes | str] | None = None) -> tuple[list[tuple[str, Any]], list[Section]]:
     """The summary lines and sections of the checkpoint at ``path``'s report."""
-    from ..oneshot.checkpoint import read  # deferred: torch
+    from ..oneshot.checkpoint import decoded_setup, read  # deferred: torch
 
     state = read(path)
-    setup = {key: _json(value) for key, value in state["setup"].items()}
+    setup = decoded_setup(state["setup"])
     loop = state["loop"]
     name = str(setup.get("strategy", "?"))
     cls = strategy_class(name)
@@ -82,13 +81,6 @@ def _told(told: list[Any], space: Any, drawings: MutableMapping[str, bytes | str
         body += image(drawn, "best candidate", caption="the best candidate so far (wiring.draw)") \
             if isinstance(drawn, bytes) else note(f"Drawing: {drawn}.")
     return body
-
-
-def _json(text: Any) -> Any:
-    try:
-        return json.loads(text) if isinstance(text, str) else text
-    except ValueError:
-        return text
 
 
 def strategy_class(name: str) -> type | None:

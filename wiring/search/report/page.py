@@ -75,20 +75,20 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def cell(value: Any, *, text: str | None = None, html_text: str | None = None) -> str:
+def cell(value: Any, *, text: str | None = None) -> str:
     """A ``<td>``: numbers carry their value in ``data-v`` (what the sort compares); ``text`` replaces the shown
-    text, ``html_text`` the shown HTML (trusted)."""
+    text."""
     attrs = ""
     if is_number(value) and math.isfinite(value):
         attrs = f' data-v="{float(value)!r}"'
     elif value is None or value == "":
         attrs = ' data-v=""'
-    shown = html_text if html_text is not None else escape(text if text is not None else number(value))
+    shown = escape(text if text is not None else number(value))
     return f"<td{attrs}>{shown}</td>"
 
 
 def table(table_id: str, columns: Sequence[Column], rows: Iterable[Sequence[str]], *, main: bool = False,
-          caption: str = "", row_attrs: Sequence[str] | None = None) -> str:
+          row_attrs: Sequence[str] | None = None) -> str:
     """A sortable table; each row a sequence of ``<td>`` strings (:func:`cell`) in ``columns`` order;
     ``row_attrs``, one per row, the attributes of its ``<tr>`` (trusted HTML)."""
     head = "".join(f'<th data-key="{escape(c.key)}"{" data-first=desc" if c.descending else ""}'
@@ -98,8 +98,7 @@ def table(table_id: str, columns: Sequence[Column], rows: Iterable[Sequence[str]
     attrs = [f" {a}" if a else "" for a in (row_attrs or [""] * len(rows))]
     body = "\n".join(f"<tr{a}>{''.join(r)}</tr>" for a, r in zip(attrs, rows))
     main_attr = " data-main" if main else ""
-    caption_html = f"<caption>{escape(caption)}</caption>" if caption else ""
-    return (f'<div class="scroll"><table class="sortable" id="{escape(table_id)}"{main_attr}>{caption_html}'
+    return (f'<div class="scroll"><table class="sortable" id="{escape(table_id)}"{main_attr}>'
             f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table></div>")
 
 
