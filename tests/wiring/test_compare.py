@@ -9,7 +9,6 @@ an interrupted, resumed comparison ends with the results of an uninterrupted one
 from __future__ import annotations
 
 import json
-import statistics
 from itertools import combinations
 from types import SimpleNamespace
 
@@ -256,7 +255,6 @@ def test_correlations_on_known_numbers():
     assert found[("sep", "conv")] == pytest.approx(expected, abs=1e-12)
     assert found[("sep", "flat")] is None and found[("conv", "flat")] is None  # a constant series: undefined
     assert compare_module.correlations(runs, ("er",), ("sep", "conv")) == {("sep", "conv"): None}  # one point
-    assert statistics.correlation([0.2, 0.5, 0.8], [0.2, 0.4, 0.5]) == pytest.approx(expected)
 
 
 def test_a_one_node_op_grid_and_two_generators_say_what_r_means(capsys, tmp_path, fake):

@@ -200,8 +200,9 @@ def test_a_dag_of_several_inputs_needs_example_inputs_and_a_non_model_is_refused
         wiring.export_onnx(G, tmp_path / "gnn.onnx")
     with pytest.raises(ExportError, match="model must be a compiled module .* got str"):
         wiring.export_onnx("model.pt", tmp_path / "m.onnx", (3, 8, 8))
-    with pytest.raises(wiring.GraphError):  # a malformed DAG fails as wiring.compile does, before any export
+    with pytest.raises(wiring.GraphError) as info:  # a malformed DAG fails as wiring.compile does, before export
         wiring.export_onnx(nx.DiGraph(), tmp_path / "empty.onnx")
+    assert not isinstance(info.value, ExportError) and "the graph is empty" in str(info.value)
     assert issubclass(ExportError, wiring.GraphError)
 
 
