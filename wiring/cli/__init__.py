@@ -87,10 +87,10 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return HelpFormatter(prog)
 
 
-def _deferred(name: str) -> Callable[[argparse.Namespace], int]:
-    """The command ``commands.<name>``, its module imported when the command runs (it imports torch)."""
+def _deferred(name: str, module: str = ".commands") -> Callable[[argparse.Namespace], int]:
+    """The command ``<module>.<name>``, its module imported when the command runs (it imports torch)."""
     def run(args: argparse.Namespace) -> int:
-        return getattr(import_module(".commands", __name__), name)(args)
+        return getattr(import_module(module, __name__), name)(args)
     return run
 
 
@@ -225,10 +225,4 @@ def _report_parser(commands: Any) -> None:
                         "reloads itself; Ctrl-C stops")
     p.add_argument("--port", type=int, default=None, help="with --serve: the port, 0..65535 (default: a free one)")
     p.add_argument("--top", type=POSITIVE, default=3, help="best trials drawn (when the space can be rebuilt)")
-    p.set_defaults(run=_report)
-
-
-def _report(args: argparse.Namespace) -> int:
-    from .report import run  # deferred: it imports matplotlib, torch and the spaces
-
-    return run(args)
+    p.set_defaults(run=_deferred("run", ".report"))  # it imports matplotlib, torch and the spaces

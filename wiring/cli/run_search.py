@@ -286,9 +286,7 @@ def _count(n: int, noun: str) -> str:
 def _cell(value: Any, spec: str = ".6g") -> str:
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
+    if isinstance(value, int):  # bools too
         return str(value)
     if isinstance(value, float):
         return format(value, spec)
