@@ -88,6 +88,30 @@ class Row:
     tell_seq: int | None
 
 
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the database at ``path``: it never writes the file, so it never checkpoints the
+    WAL into it on closing, as a read-write connection does when it is the last to close. A WAL database whose
+    shared-memory file this process can neither open nor create (a read-only folder) is read as it is: nothing
+    can be writing it through that file."""
+    uri = path.resolve().as_uri()
+    db = None
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+        db.execute("SELECT name FROM sqlite_master LIMIT 1")
+        return db
+    except sqlite3.OperationalError:
+        if db is not None:
+            db.close()
+        try:
+            return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
+        except sqlite3.Error as error:
+            raise SearchError(f"{str(path)!r} is not a readable search storage (SQLite says: {error})") from None
+    except sqlite3.Error as error:  # a damaged file
+        if db is not None:
+            db.close()
+        raise SearchError(f"{str(path)!r} is not a search storage (SQLite says: {error})") from None
+
 class Storage:
     """A search's SQLite file (``path``), or an in-memory database (``path=None``)."""
 
@@ -103,7 +127,7 @@ class Storage:
             if not existing:
                 raise SearchError(f"no search storage at {str(self.path)!r}")
             # No lock: reading while a search writes is safe in WAL mode.
-            self.db = sqlite3.connect(self.path, isolation_level=None)
+            self.db = _read_only(self.path)
         else:
             if self.path.parent and not self.path.parent.exists():
                 raise SearchError(f"storage folder {str(self.path.parent)!r} does not exist")

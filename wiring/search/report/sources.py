@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,33 +88,9 @@ def stamp(source: str | os.PathLike[str]) -> str:
 # -- a black-box search storage ------------------------------------------------------------------------
 
 
-class _ReadOnlyStorage(Storage):
-    """A search storage read through a read-only SQLite connection: no lock, no write, and no checkpoint of the
-    WAL on closing (which :class:`Storage`'s ``readonly`` connection, a read-write one, does when it is the last
-    to close). Its rows are read and checked by :class:`Storage`'s own methods."""
-
-    def __init__(self, path: Path) -> None:  # noqa: D107 -- not Storage's: it opens nothing for writing
-        self.path, self._lock, self.db = path, None, None
-        uri = path.resolve().as_uri()
-        try:
-            try:
-                self.db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
-                self._verified = "digest" in self._trial_columns()
-            except sqlite3.OperationalError:
-                # A WAL database whose shared-memory file this process can neither open nor create (a read-only
-                # folder): nothing can be writing it through that file, so read it as it is.
-                self.close()
-                self.db = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
-                self._verified = "digest" in self._trial_columns()
-            self.db.execute("PRAGMA query_only=ON")
-        except sqlite3.Error as error:
-            self.close()
-            raise SearchError(f"{str(path)!r} is not a readable search storage (SQLite says: {error})") from None
-
-
 def search_setup(source: str | os.PathLike[str]) -> dict[str, str]:
     """The setup a storage records (its ``meta`` table: strategy, space and their settings...), read-only."""
-    store = _ReadOnlyStorage(_path(source))
+    store = Storage(_path(source), readonly=True)
     try:
         return store.meta()
     finally:
@@ -126,7 +101,7 @@ def read_search(source: str | os.PathLike[str], space: Any = None) -> SearchResu
     """The :class:`~wiring.search.SearchResult` recorded in a storage, read without locking or writing it; with
     ``space``, each trial's ``arch`` decoded (None where it does not decode)."""
     path = _path(source)
-    store = _ReadOnlyStorage(path)
+    store = Storage(path, readonly=True)
     try:
         rows, setup = store.rows(), store.meta()
     finally:
